@@ -1,0 +1,120 @@
+"""Shared fixtures: ONE SeaweedFS and ONE built-in TSA per test session; each test gets its own
+bucket, vault home and index (a SQLite file, or a PostgreSQL schema when
+``VAULT_TEST_DATABASE_URL`` points at PostgreSQL, as CI does)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from vault.config import Settings, TSAConfig
+from vault.context import VaultContext
+from vault.envelope.keyring import load_or_create_kek
+from vault.keys.pki import DevPKI, generate_dev_pki, load_cert, load_private_key
+from vault.storage.embedded import EmbeddedSeaweed
+from vault.timestamp.responder import TimeStampResponder
+from vault.timestamp.server import TSAServer
+
+PG_URL = os.environ.get("VAULT_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    return generate_dev_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSeaweed]:
+    secret = secrets.token_hex(20)
+    sw = EmbeddedSeaweed(tmp_path_factory.mktemp("seaweed"), access_key="test-" + secrets.token_hex(4), secret_key=secret)
+    sw.test_secret = secret  # type: ignore[attr-defined]
+    sw.start()
+    yield sw
+    sw.stop()
+
+
+@pytest.fixture(scope="session")
+def tsa_server(pki: DevPKI) -> Iterator[TSAServer]:
+    responder = TimeStampResponder(load_cert(pki.tsa.cert), load_private_key(pki.tsa.key))  # type: ignore[arg-type]
+    server = TSAServer(responder).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[object]:
+    if not PG_URL:
+        yield None
+        return
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception as e:  # CI must fail, never skip, when PostgreSQL is asked for but down
+        pytest.fail(f"VAULT_TEST_DATABASE_URL is set but PostgreSQL does not answer: {e}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, pg_admin: object) -> Iterator[str]:
+    if pg_admin is None:
+        yield f"sqlite:///{tmp_path / 'index.sqlite3'}"
+        return
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with pg_admin.begin() as c:  # type: ignore[attr-defined]
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with pg_admin.begin() as c:  # type: ignore[attr-defined]
+        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, pki: DevPKI, seaweed: EmbeddedSeaweed, tsa_server: TSAServer) -> Settings:
+    home = tmp_path / "home"
+    (home / "run").mkdir(parents=True)
+    load_or_create_kek(home / "kek.key", create=True)
+    (home / "config.toml").write_text("# test vault\n")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        s3_endpoint=seaweed.s3_endpoint,
+        s3_access_key=seaweed.access_key,
+        s3_secret_key=seaweed.test_secret,  # type: ignore[attr-defined]
+        bucket="t-" + uuid.uuid4().hex[:16],
+        tsas=(TSAConfig(url=tsa_server.url, ca=pki.tsa_ca.cert, cert=pki.tsa.cert, timeout=5.0),),
+        seal_cert=pki.seal.cert,
+        seal_key=pki.seal.key,
+        seal_ca=pki.seal_ca.cert,
+        kek=home / "kek.key",
+        tsa_cert=pki.tsa.cert,
+        tsa_key=pki.tsa.key,
+        batch_max_items=1000,
+        part_size=5 * 1024 * 1024,
+        multipart_threshold=8 * 1024 * 1024,
+    )
+
+
+def open_ctx(settings: Settings) -> VaultContext:
+    ctx = VaultContext.open(settings, migrate_schema=True)
+    ctx.store.ensure_bucket()
+    return ctx
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[VaultContext]:
+    c = open_ctx(settings)
+    yield c
+    c.close()
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return replace(settings, **changes)  # type: ignore[arg-type]

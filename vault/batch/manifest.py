@@ -1,0 +1,70 @@
+"""The batch manifest (``batch.json``) and item paths (``path.json``): pure data, no I/O.
+
+The first leaf of every batch's tree is the previous batch's root (32 zero bytes for the
+first batch). The timestamped root therefore commits to the whole chain before it: a
+deleted, replaced or reordered batch breaks the next batch's proof, and the chain link is
+covered by the TSA's token, not only by the provider's own seal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from vault.errors import InputError
+from vault.evidence.manifest import canonical, iso
+from vault.tree.hashtree import HashTree, ReducedHashTree
+
+BATCH_TYPE = "vault-batch/1"
+PATH_TYPE = "vault-path/1"
+TREE_RULE = "rfc4998-binary-sorted/1"
+GENESIS_ROOT = "00" * 32
+
+
+def path_json(leaf: bytes, path: ReducedHashTree, index: int) -> dict[str, Any]:
+    return {
+        "type": PATH_TYPE,
+        "hash_algorithm": "sha256",
+        "leaf": leaf.hex(),
+        "leaf_index": index,
+        "reduced_hash_tree": [[h.hex() for h in level] for level in path],
+    }
+
+
+def parse_path(obj: Any) -> tuple[bytes, ReducedHashTree]:
+    try:
+        if obj.get("hash_algorithm") != "sha256":
+            raise ValueError(f"unsupported hash algorithm {obj.get('hash_algorithm')!r}")
+        return bytes.fromhex(obj["leaf"]), [[bytes.fromhex(h) for h in level] for level in obj["reduced_hash_tree"]]
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise InputError("malformed path", detail=str(e)) from e
+
+
+def batch_manifest(
+    *,
+    seq: int,
+    created_at: dt.datetime,
+    tree: HashTree,
+    previous_root: str,
+    first_item: str,
+    last_item: str,
+    retain_until: dt.datetime,
+) -> bytes:
+    """Canonical bytes of ``batch.json`` (the exact bytes the seal signs)."""
+    if tree.levels[0][0].hex() != previous_root:
+        raise InputError("the first leaf of a batch tree must be the previous root")
+    return canonical(
+        {
+            "type": BATCH_TYPE,
+            "seq": seq,
+            "created_at": iso(created_at),
+            "hash_algorithm": "sha256",
+            "tree": TREE_RULE,
+            "root": tree.root.hex(),
+            "previous_root": previous_root,
+            "leaf_count": tree.size,
+            "chain_path": path_json(tree.levels[0][0], tree.path(0), 0),
+            "items": {"first": first_item, "last": last_item, "count": tree.size - 1},
+            "retain_until": iso(retain_until),
+        }
+    )

@@ -1,0 +1,134 @@
+"""Close batches: tree over pending items, seal, timestamp, store WORM, then index.
+
+Nothing is written before the token is in hand and verified: if every TSA is down the
+call raises :class:`TSAUnavailable` and the items simply stay ``stored`` (pending) for the
+next attempt. The batch objects are written before the index commit; a crash in between
+leaves unreferenced (harmless) objects and the same items are batched again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select, update
+
+from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
+from vault.context import VaultContext
+from vault.index.db import seal_lock
+from vault.index.models import Batch, Item
+from vault.storage.s3 import Lock
+from vault.timestamp.client import stamp
+from vault.tree.hashtree import build_tree
+
+log = logging.getLogger("vault.batch")
+
+
+@dataclass(frozen=True)
+class SealedBatch:
+    seq: int
+    root: str
+    items: int
+    tsa_url: str
+    gen_time: str
+
+
+def pending_count(ctx: VaultContext) -> int:
+    from sqlalchemy import func
+
+    with ctx.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored")) or 0)
+
+
+def seal_pending(ctx: VaultContext, *, max_batches: int | None = None) -> list[SealedBatch]:
+    """Seal everything pending, in batches of at most ``batch_max_items``."""
+    done: list[SealedBatch] = []
+    with seal_lock(ctx.engine, ctx.settings.run_dir):
+        while max_batches is None or len(done) < max_batches:
+            result = _seal_one(ctx)
+            if result is None:
+                break
+            done.append(result)
+    return done
+
+
+def _seal_one(ctx: VaultContext) -> SealedBatch | None:
+    limit = ctx.settings.batch_max_items
+    with ctx.sessions() as s:
+        head = s.scalars(select(Batch).order_by(Batch.seq.desc()).limit(1)).first()
+        rows = s.execute(
+            select(Item.seq, Item.id, Item.leaf, Item.retain_until)
+            .where(Item.state == "stored")
+            .order_by(Item.seq)
+            .limit(limit)
+        ).all()
+    if not rows:
+        return None
+    previous_root = head.root if head else GENESIS_ROOT
+    seq = head.seq + 1 if head else 1
+    tree = build_tree([bytes.fromhex(previous_root), *(r.leaf for r in rows)])
+    now = ctx.now()
+    retain_until = max(r.retain_until for r in rows)
+    manifest = batch_manifest(
+        seq=seq,
+        created_at=now,
+        tree=tree,
+        previous_root=previous_root,
+        first_item=rows[0].id,
+        last_item=rows[-1].id,
+        retain_until=retain_until,
+    )
+    seal = ctx.sealer.seal(manifest)
+    token = stamp(ctx.tsas, tree.root)  # raises TSAUnavailable: nothing written, items stay pending
+
+    root = tree.root.hex()
+    prefix = f"batches/{seq:012d}-{root[:16]}/"
+    lock = Lock(ctx.settings.lock_mode, retain_until)
+    versions = {
+        name: ctx.store.put(prefix + name, data, lock).version_id
+        for name, data in (
+            ("batch.json", manifest),
+            ("seal.p7s", seal),
+            ("timestamp.tsr", token.tsr),
+        )
+    }
+    trusted = next(t for t in ctx.tsas if t.url == token.tsa_url)
+    chain_pem = token.tsa_cert.public_bytes(Encoding.PEM).decode() + "".join(
+        r.public_bytes(Encoding.PEM).decode() for r in trusted.roots
+    )
+    with ctx.sessions() as s:
+        s.add(
+            Batch(
+                seq=seq,
+                root=root,
+                previous_root=previous_root,
+                manifest=manifest,
+                seal=seal,
+                tsr=token.tsr,
+                tsa_url=token.tsa_url,
+                tsa_chain=chain_pem,
+                gen_time=token.gen_time,
+                leaf_count=tree.size,
+                object_prefix=prefix,
+                versions=json.dumps(versions, sort_keys=True),
+                created_at=now,
+            )
+        )
+        s.flush()
+        s.execute(
+            update(Item),
+            [
+                {
+                    "seq": r.seq,
+                    "state": "sealed",
+                    "batch_seq": seq,
+                    "path": json.dumps(path_json(r.leaf, tree.path(i + 1), i + 1)),
+                }
+                for i, r in enumerate(rows)
+            ],
+        )
+        s.commit()
+    log.info("sealed batch %d: %d items, root %s", seq, len(rows), root)
+    return SealedBatch(seq, root, len(rows), token.tsa_url, token.gen_time.isoformat())

@@ -1,0 +1,260 @@
+"""Settings of a vault: one frozen object built from `$VAULT_HOME/config.toml` and `VAULT_*`.
+
+Everything a running vault owns lives under ``$VAULT_HOME`` (default ``./var``): the config,
+generated development keys, the SQLite index, the embedded object store and logs. Production
+points the same settings at external S3, external TSAs and PostgreSQL; no code changes.
+The value ``embedded`` for the S3 endpoint or a TSA URL means "the component that `vault up`
+runs", whose address is read from ``$VAULT_HOME/run/state.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vault.errors import ConfigError, ServiceDown
+
+EMBEDDED = "embedded"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TSAConfig:
+    """One time-stamping authority the vault asks, and the anchors its tokens must chain to."""
+
+    url: str
+    ca: Path
+    cert: Path | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    s3_endpoint: str = EMBEDDED
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    bucket: str = "evidence"
+    tsas: tuple[TSAConfig, ...] = ()
+    seal_cert: Path = Path()
+    seal_key: Path = Path()
+    seal_ca: Path = Path()
+    kek: Path = Path()
+    tsa_cert: Path = Path()  # the embedded TSA's own certificate and key
+    tsa_key: Path = Path()
+    batch_max_items: int = 10_000
+    batch_max_seconds: float = 5.0
+    part_size: int = 16 * MiB
+    multipart_threshold: int = 32 * MiB
+    upload_concurrency: int = 6
+    segment_max_bytes: int = 8 * MiB
+    segment_max_records: int = 20_000
+    segment_linger_seconds: float = 0.005
+    lock_mode: str = "COMPLIANCE"
+    default_proof_years: int = 15
+    operational_months: int = 12
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    def with_runtime(self) -> Settings:
+        """Resolve ``embedded`` addresses from the state file of the running vault."""
+        if self.s3_endpoint != EMBEDDED and all(t.url != EMBEDDED for t in self.tsas):
+            return self
+        state = read_state(self)
+        tsas = tuple(replace(t, url=state["tsa_url"]) if t.url == EMBEDDED else t for t in self.tsas)
+        endpoint = state["s3_endpoint"] if self.s3_endpoint == EMBEDDED else self.s3_endpoint
+        return replace(self, s3_endpoint=endpoint, tsas=tsas)
+
+
+def read_state(settings: Settings) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(settings.state_file.read_text())
+    except FileNotFoundError as e:
+        raise ServiceDown(
+            "the embedded vault is not running",
+            detail=f"no {settings.state_file}; start it with `vault up`",
+        ) from e
+    return data
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("VAULT_HOME", "var")).absolute()
+
+
+def _path(home: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else home / p
+
+
+_INT_KEYS = {
+    "batch_max_items",
+    "part_size",
+    "multipart_threshold",
+    "upload_concurrency",
+    "segment_max_bytes",
+    "segment_max_records",
+    "default_proof_years",
+    "operational_months",
+}
+_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds"}
+_STR_KEYS = {
+    "database_url",
+    "s3_endpoint",
+    "s3_region",
+    "s3_access_key",
+    "s3_secret_key",
+    "bucket",
+    "lock_mode",
+}
+_PATH_KEYS = {"seal_cert", "seal_key", "seal_ca", "kek", "tsa_cert", "tsa_key"}
+
+
+def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``config.toml`` under the home, then apply ``VAULT_*`` environment overrides."""
+    env = os.environ if env is None else env
+    home = (home or Path(env.get("VAULT_HOME", "var"))).absolute()
+    raw: dict[str, Any] = {}
+    cfg = home / "config.toml"
+    if cfg.exists():
+        try:
+            raw = tomllib.loads(cfg.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError("config.toml is not valid TOML", detail=f"{cfg}: {e}") from e
+    for key in _INT_KEYS | _FLOAT_KEYS | _STR_KEYS | _PATH_KEYS:
+        env_key = "VAULT_" + key.upper()
+        if env_key in env:
+            raw[key] = env[env_key]
+    if "VAULT_TSA_URLS" in env:
+        # VAULT_TSA_URLS="url|ca.pem[|tsa.pem],url|ca.pem"
+        raw["tsa"] = []
+        for spec in filter(None, env["VAULT_TSA_URLS"].split(",")):
+            parts = spec.split("|")
+            if len(parts) < 2:
+                raise ConfigError("VAULT_TSA_URLS entries are url|ca.pem[|tsa.pem]", detail=spec)
+            raw["tsa"].append({"url": parts[0], "ca": parts[1], "cert": parts[2] if len(parts) > 2 else None})
+
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            if key in _INT_KEYS:
+                kwargs[key] = int(value)
+            elif key in _FLOAT_KEYS:
+                kwargs[key] = float(value)
+            elif key in _STR_KEYS:
+                kwargs[key] = str(value)
+            elif key in _PATH_KEYS:
+                kwargs[key] = _path(home, str(value))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"setting {key!r} has an invalid value", detail=repr(value)) from e
+    tsas = []
+    for t in raw.get("tsa", []):
+        if not isinstance(t, dict) or "url" not in t or "ca" not in t:
+            raise ConfigError("each [[tsa]] entry needs url and ca", detail=repr(t))
+        tsas.append(
+            TSAConfig(
+                url=str(t["url"]),
+                ca=_path(home, str(t["ca"])),
+                cert=_path(home, str(t["cert"])) if t.get("cert") else None,
+                timeout=float(t.get("timeout", 10.0)),
+            )
+        )
+    keys = home / "keys"
+    defaults: dict[str, Any] = {
+        "database_url": f"sqlite:///{home / 'index.sqlite3'}",
+        "seal_cert": keys / "seal.pem",
+        "seal_key": keys / "seal.key",
+        "seal_ca": keys / "seal-ca.pem",
+        "kek": keys / "kek.key",
+        "tsa_cert": keys / "tsa.pem",
+        "tsa_key": keys / "tsa.key",
+    }
+    for k, v in defaults.items():
+        kwargs.setdefault(k, v)
+    if not tsas:
+        tsas = [TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem")]
+    settings = Settings(home=home, tsas=tuple(tsas), **kwargs)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.lock_mode not in ("COMPLIANCE", "GOVERNANCE"):
+        raise ConfigError("lock_mode must be COMPLIANCE or GOVERNANCE", detail=s.lock_mode)
+    if not 15 <= s.default_proof_years <= 99:
+        raise ConfigError("default_proof_years must be between 15 and 99", detail=str(s.default_proof_years))
+    if s.part_size < 5 * MiB:
+        raise ConfigError("part_size must be at least 5 MiB (S3 multipart minimum)", detail=str(s.part_size))
+    if s.batch_max_items < 1 or s.batch_max_seconds <= 0:
+        raise ConfigError("batch_max_items must be >= 1 and batch_max_seconds > 0")
+
+
+def write_default_config(home: Path) -> Path:
+    """Write a commented ``config.toml`` for the embedded default, unless one exists."""
+    cfg = home / "config.toml"
+    if cfg.exists():
+        return cfg
+    home.mkdir(parents=True, exist_ok=True)
+    access = "vault-" + secrets.token_hex(6)
+    secret = secrets.token_urlsafe(30)
+    text = f"""\
+# Evidence vault configuration. Every key can be overridden by VAULT_<KEY> in the environment.
+# Relative paths are relative to this folder ($VAULT_HOME).
+
+# SQL index: SQLite here; production: postgresql+psycopg://user@host/db
+database_url = "sqlite:///{home / "index.sqlite3"}"
+
+# Object storage. "embedded" = the SeaweedFS that `vault up` runs on 127.0.0.1.
+s3_endpoint = "embedded"
+s3_region = "us-east-1"
+s3_access_key = "{access}"
+s3_secret_key = "{secret}"
+bucket = "evidence"
+lock_mode = "COMPLIANCE"
+
+# Batching: a batch is sealed every batch_max_items items or batch_max_seconds seconds.
+batch_max_items = 10000
+batch_max_seconds = 5.0
+
+# Contract defaults for tenants created on first deposit.
+default_proof_years = 15
+operational_months = 12
+
+# Sealing certificate (CMS signer) and its CA; key-encryption key for subjects' data keys.
+seal_cert = "keys/seal.pem"
+seal_key = "keys/seal.key"
+seal_ca = "keys/seal-ca.pem"
+kek = "keys/kek.key"
+
+# Time-stamping authorities, tried in order; tokens must chain to `ca` (and match `cert`).
+[[tsa]]
+url = "embedded"
+ca = "keys/tsa-ca.pem"
+cert = "keys/tsa.pem"
+"""
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return cfg

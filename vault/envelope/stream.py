@@ -1,0 +1,127 @@
+"""Chunked AES-256-GCM, so that GB-sized payloads are encrypted and decrypted in bounded memory.
+
+One GCM message over a whole recording would release unauthenticated plaintext while
+decrypting. Instead the payload is cut into chunks, each sealed on its own (the STREAM
+construction of Hoang, Reyhanitabar, Rogaway and Vizár, also used by Tink): the nonce is
+``prefix(7) || counter(4, big endian) || last(1)``, so chunks cannot be reordered, dropped or
+truncated without the tag check failing. The associated data binds the stream to its item.
+
+Layout::
+
+    header  = b"EVS1" || chunk_size (4 bytes BE) || nonce prefix (7 bytes) || reserved (1 byte = 0)
+    chunk_i = AES-256-GCM(key, prefix || i || last, plaintext_i, aad = header || context)
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vault.errors import KeyError_
+
+MAGIC = b"EVS1"
+HEADER_LEN = 16
+TAG_LEN = 16
+DEFAULT_CHUNK = 1024 * 1024
+SCHEME = "AES-256-GCM-STREAM/EVS1"
+
+
+class DecryptionError(KeyError_):
+    """Ciphertext does not authenticate under this key and context (tampered or wrong key)."""
+
+    code = "decryption"
+
+
+def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
+    return prefix + struct.pack(">I", counter) + (b"\x01" if last else b"\x00")
+
+
+class StreamEncryptor:
+    """Encrypts a stream chunk by chunk; call :meth:`chunk` with ``last=True`` exactly once."""
+
+    def __init__(self, key: bytes, context: bytes, chunk_size: int = DEFAULT_CHUNK) -> None:
+        if len(key) != 32:
+            raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
+        self._aead = AESGCM(key)
+        self._prefix = os.urandom(7)
+        self.chunk_size = chunk_size
+        self.header = MAGIC + struct.pack(">I", chunk_size) + self._prefix + b"\x00"
+        self._aad = self.header + context
+        self._counter = 0
+        self._done = False
+
+    def chunk(self, plaintext: bytes, *, last: bool) -> bytes:
+        if self._done:
+            raise RuntimeError("stream already finished")
+        if len(plaintext) > self.chunk_size or (not last and len(plaintext) != self.chunk_size):
+            raise ValueError("chunks other than the last must be exactly chunk_size bytes")
+        out = self._aead.encrypt(_nonce(self._prefix, self._counter, last), plaintext, self._aad)
+        self._counter += 1
+        self._done = last
+        return out
+
+
+def encrypt_bytes(key: bytes, context: bytes, plaintext: bytes, chunk_size: int = DEFAULT_CHUNK) -> bytes:
+    """Encrypt a small payload held in memory (packed records)."""
+    enc = StreamEncryptor(key, context, chunk_size)
+    parts = [enc.header]
+    for start in range(0, max(len(plaintext), 1), chunk_size):
+        piece = plaintext[start : start + chunk_size]
+        parts.append(enc.chunk(piece, last=start + chunk_size >= len(plaintext)))
+    return b"".join(parts)
+
+
+def decrypt_stream(key: bytes, context: bytes, source: Iterable[bytes]) -> Iterator[bytes]:
+    """Yield authenticated plaintext chunks; raise :class:`DecryptionError` on any tampering.
+
+    Each chunk is only released after its own tag verified; truncation is caught because
+    the final chunk carries the ``last`` flag in its nonce.
+    """
+    buf = bytearray()
+    it = iter(source)
+    while len(buf) < HEADER_LEN:
+        try:
+            buf += next(it)
+        except StopIteration:
+            raise DecryptionError("ciphertext shorter than its header") from None
+    header = bytes(buf[:HEADER_LEN])
+    del buf[:HEADER_LEN]
+    if header[:4] != MAGIC:
+        raise DecryptionError("not a vault ciphertext", detail=f"magic {header[:4]!r}")
+    (chunk_size,) = struct.unpack(">I", header[4:8])
+    prefix = header[8:15]
+    aad = header + context
+    aead = AESGCM(key)
+    sealed = chunk_size + TAG_LEN
+    counter = 0
+    exhausted = False
+    while True:
+        while not exhausted and len(buf) <= sealed:
+            try:
+                buf += next(it)
+            except StopIteration:
+                exhausted = True
+        last = exhausted and len(buf) <= sealed
+        if len(buf) < TAG_LEN:
+            raise DecryptionError("ciphertext truncated")
+        take = len(buf) if last else sealed
+        try:
+            plain = aead.decrypt(_nonce(prefix, counter, last), bytes(buf[:take]), aad)
+        except InvalidTag:
+            raise DecryptionError(
+                "ciphertext does not authenticate",
+                detail=f"chunk {counter} (tampered, truncated or wrong key)",
+            ) from None
+        del buf[:take]
+        counter += 1
+        yield plain
+        if last:
+            return
+
+
+def decrypt_bytes(key: bytes, context: bytes, ciphertext: bytes) -> bytes:
+    return b"".join(decrypt_stream(key, context, [ciphertext]))

@@ -1,0 +1,1 @@
+"""What an item of evidence is: kinds, purposes, identifiers and the sealed item manifest."""

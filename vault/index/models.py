@@ -1,0 +1,137 @@
+"""Tables of the index.
+
+The index says *where* evidence is and *how to prove it*; it is not itself trusted by
+verification, which re-reads pinned object versions and checks hashes, seals and tokens.
+Item states: ``writing`` (intent recorded, bytes maybe in S3, NOT acknowledged and never
+evidence), ``stored`` (durable and acknowledged, waiting for a batch), ``sealed``, and
+``orphaned`` (an intent whose deposit crashed; kept for the record, never evidence).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the index")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    proof_years: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    service_ended_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class SubjectKey(Base):
+    __tablename__ = "subject_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    kek_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    retention_class: Mapped[str] = mapped_column(String(32))
+    object_key: Mapped[str] = mapped_column(String(512))
+    version_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    records: Mapped[int] = mapped_column(Integer)
+    retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (
+        Index("ix_items_state_seq", "state", "seq"),
+        Index("ix_items_tenant_session", "tenant_id", "session"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    session: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(32))
+    retention_class: Mapped[str] = mapped_column(String(32))
+    subject_key_id: Mapped[int] = mapped_column(ForeignKey("subject_keys.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    object_key: Mapped[str] = mapped_column(String(512))
+    version_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    length: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    segment_id: Mapped[str | None] = mapped_column(ForeignKey("segments.id"), nullable=True)
+    retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    lock_mode: Mapped[str] = mapped_column(String(16))
+    evidence: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    leaf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    meta_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    receipt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    batch_seq: Mapped[int | None] = mapped_column(ForeignKey("batches.seq"), nullable=True)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[str] = mapped_column(String(64), unique=True)
+    previous_root: Mapped[str] = mapped_column(String(64))
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    seal: Mapped[bytes] = mapped_column(LargeBinary)
+    tsr: Mapped[bytes] = mapped_column(LargeBinary)
+    tsa_url: Mapped[str] = mapped_column(String(512))
+    tsa_chain: Mapped[str] = mapped_column(Text)  # PEM of TSA cert then its CA, as trusted
+    gen_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    object_prefix: Mapped[str] = mapped_column(String(512))
+    versions: Mapped[str] = mapped_column(Text)  # JSON {file name: version id}
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

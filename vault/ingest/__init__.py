@@ -1,0 +1,1 @@
+"""Deposits: stream, hash, encrypt, store WORM, index, acknowledge with a signed receipt."""

@@ -1,0 +1,189 @@
+"""Deposit of one payload of any size (logs, recordings, documents), streamed.
+
+Order of durability: (1) an intent row ``writing`` is committed; (2) the encrypted bytes go
+to object storage under Object Lock, single PUT or multipart, each request carrying its
+SHA-256 so the store checks it; (3) the row becomes ``stored`` with the pinned version and the
+sealed manifest, committed; only then is the deposit acknowledged. A crash anywhere before
+(3) leaves an intent that recovery marks ``orphaned``: never acknowledged, never evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from vault.context import VaultContext
+from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
+from vault.errors import InputError
+from vault.evidence.ids import new_item_id
+from vault.evidence.manifest import StoragePin, canonical
+from vault.index.models import Item
+from vault.ingest.common import DepositRequest, Receipt, fault_point, finish_manifest, retention_for
+from vault.privacy.commitments import commit_fields
+from vault.storage.s3 import StoredObject
+
+
+class _Hasher:
+    """SHA-256 inline, SHA3-256 on its own thread: hashlib releases the GIL on large updates,
+    so the slower SHA3 runs beside encryption and upload instead of after them."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.sha3 = hashlib.sha3_256()
+        self._q: list[bytes | None] = []
+        self._cv = threading.Condition()
+        self._t = threading.Thread(target=self._run, daemon=True, name="sha3")
+        self._t.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._q:
+                    self._cv.wait()
+                data = self._q.pop(0)
+            if data is None:
+                return
+            self.sha3.update(data)
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        with self._cv:
+            self._q.append(data)
+            self._cv.notify()
+
+    def finish(self) -> tuple[str, str]:
+        with self._cv:
+            self._q.append(None)
+            self._cv.notify()
+        self._t.join()
+        return self.sha256.hexdigest(), self.sha3.hexdigest()
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        piece = src.read(n - len(buf))
+        if not piece:
+            break
+        buf += piece
+    return bytes(buf)
+
+
+def _ciphertext(src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: list[int]) -> Iterator[bytes]:
+    yield enc.header
+    chunk = _read_full(src, enc.chunk_size)
+    while True:
+        nxt = _read_full(src, enc.chunk_size) if len(chunk) == enc.chunk_size else b""
+        last = not nxt
+        hasher.update(chunk)
+        counter[0] += len(chunk)
+        yield enc.chunk(chunk, last=last)
+        if last:
+            return
+        chunk = nxt
+
+
+def _parts(stream: Iterator[bytes], part_size: int) -> Iterator[bytes]:
+    buf = bytearray()
+    for piece in stream:
+        buf += piece
+        while len(buf) >= part_size:
+            yield bytes(buf[:part_size])
+            del buf[:part_size]
+    if buf:
+        yield bytes(buf)
+
+
+def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Receipt:
+    """Deposit the bytes of ``src`` as one item; return the signed receipt once durable."""
+    if req.kind.value == "connection_metadata":
+        raise InputError("connection_metadata is deposited as records, not as a file stream")
+    tenant = ctx.ensure_tenant(req.tenant)
+    key_id, dek = ctx.data_key(req.tenant, req.subject)
+    received_at = ctx.now()
+    item_id = new_item_id(received_at)
+    lock = retention_for(ctx, tenant, req.retention_class, received_at)
+    object_key = f"t/{req.tenant}/items/{item_id}"
+
+    with ctx.sessions() as s:  # (1) intent
+        s.add(
+            Item(
+                id=item_id,
+                tenant_id=req.tenant,
+                session=req.session,
+                kind=req.kind.value,
+                purpose=req.purpose.value,
+                retention_class=req.retention_class.value,
+                subject_key_id=key_id,
+                state="writing",
+                received_at=received_at,
+                object_key=object_key,
+                retain_until=lock.retain_until,
+                lock_mode=lock.mode,
+            )
+        )
+        s.commit()
+
+    # (2) stream: hash plaintext, encrypt, upload
+    enc = StreamEncryptor(dek, item_id.encode(), DEFAULT_CHUNK)
+    hasher = _Hasher()
+    size = [0]
+    try:
+        parts = _parts(_ciphertext(src, enc, hasher, size), ctx.settings.part_size)
+        first = next(parts)
+        second = next(parts, None)
+        if second is None and len(first) <= ctx.settings.multipart_threshold:
+            stored: StoredObject = ctx.store.put(object_key, first, lock)
+        else:
+
+            def all_parts() -> Iterator[bytes]:
+                yield first
+                if second is not None:
+                    yield second
+                    yield from parts
+
+            stored = ctx.store.put_multipart(object_key, all_parts(), lock, concurrency=ctx.settings.upload_concurrency)
+    finally:
+        sha256, sha3 = hasher.finish()
+    fault_point("after-object-write")
+
+    commitments, disclosures = commit_fields({**req.meta, "subject": req.subject})
+    meta_sealed = encrypt_bytes(dek, item_id.encode() + b"/meta", canonical([d.encoded for d in disclosures]))
+    pin = StoragePin(
+        bucket=ctx.store.bucket,
+        key=object_key,
+        version_id=stored.version_id,
+        offset=0,
+        length=stored.size,
+        ciphertext_sha256=stored.sha256,
+        encryption=SCHEME,
+        lock_mode=lock.mode,
+        retain_until=lock.retain_until,
+    )
+    evidence, leaf, receipt = finish_manifest(
+        ctx,
+        item_id=item_id,
+        req=req,
+        received_at=received_at,
+        size=size[0],
+        sha256=sha256,
+        sha3_256=sha3,
+        commitments=commitments,
+        pin=pin,
+    )
+    with ctx.sessions() as s:  # (3) durable: acknowledge
+        item = s.query(Item).filter_by(id=item_id).one()
+        item.state = "stored"
+        item.size = size[0]
+        item.sha256 = sha256
+        item.version_id = stored.version_id
+        item.offset = 0
+        item.length = stored.size
+        item.evidence = evidence
+        item.leaf = leaf
+        item.meta_sealed = meta_sealed
+        item.receipt = receipt.encoded()
+        s.commit()
+    return receipt

@@ -1,0 +1,231 @@
+"""Small records (connection metadata), packed into segment objects with group commit.
+
+One S3 PUT costs about as much as a thousand small records' worth of hashing, so records
+that arrive together, in one call or in concurrent calls, are written as one segment object
+per (tenant, retention class), and each record is indexed by (object, version, offset,
+length). Each record is encrypted on its own under its subject's data key, so erasing one
+subject does not touch the others sharing the segment. An acknowledgement still means the
+segment is in object storage and the records' rows are committed.
+
+A record's plaintext is the list of its field *disclosures* (see
+:mod:`vault.privacy.commitments`), so its content digest cannot be brute-forced even for
+tiny fields such as an IPv4 address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from vault.context import VaultContext
+from vault.envelope.stream import SCHEME, encrypt_bytes
+from vault.errors import InputError, VaultError
+from vault.evidence.ids import new_item_id, new_segment_id
+from vault.evidence.manifest import StoragePin, canonical
+from vault.index.models import Item, Segment
+from vault.ingest.common import DepositRequest, Receipt, fault_point, finish_manifest, retention_for
+from vault.privacy.commitments import commit_fields
+from vault.storage.s3 import Lock
+
+
+@dataclass
+class _Pending:
+    req: DepositRequest
+    fields: dict[str, Any]
+    future: Future[Receipt]
+
+
+def record_fields(obj: Any) -> dict[str, Any]:
+    if not isinstance(obj, dict) or not obj:
+        raise InputError("a connection_metadata record must be a non-empty JSON object")
+    for name in obj:
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise InputError("record field names must be 1-64 character strings", detail=repr(name))
+    return dict(obj)
+
+
+def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]:
+    """Encrypt, pack and store one segment; index its records; return their receipts."""
+    req0 = group[0].req
+    tenant = ctx.ensure_tenant(req0.tenant)
+    received_at = ctx.now()
+    lock: Lock = retention_for(ctx, tenant, req0.retention_class, received_at)
+    segment_id = new_segment_id(received_at)
+    object_key = f"t/{req0.tenant}/segments/{req0.retention_class.value}/{segment_id}"
+
+    blobs: list[bytes] = []
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    prepared = []
+    for p in group:
+        key_id, dek = ctx.data_key(p.req.tenant, p.req.subject)
+        item_id = new_item_id(received_at)
+        commitments, disclosures = commit_fields({**p.fields, "subject": p.req.subject})
+        plaintext = canonical({"disclosures": [d.encoded for d in disclosures]})
+        blob = encrypt_bytes(dek, item_id.encode(), plaintext)
+        prepared.append((p, item_id, key_id, commitments, plaintext, blob, offset))
+        blobs.append(blob)
+        offset += len(blob)
+
+    with ctx.sessions() as s:  # intent: a segment row without version; no item rows yet
+        s.add(
+            Segment(
+                id=segment_id,
+                tenant_id=req0.tenant,
+                retention_class=req0.retention_class.value,
+                object_key=object_key,
+                version_id=None,
+                size=offset,
+                records=len(group),
+                retain_until=lock.retain_until,
+                created_at=received_at,
+            )
+        )
+        s.commit()
+    stored = ctx.store.put(object_key, b"".join(blobs), lock)
+    fault_point("after-segment-write")
+
+    receipts: list[Receipt] = []
+    for p, item_id, key_id, commitments, plaintext, blob, off in prepared:
+        pin = StoragePin(
+            bucket=ctx.store.bucket,
+            key=object_key,
+            version_id=stored.version_id,
+            offset=off,
+            length=len(blob),
+            ciphertext_sha256=hashlib.sha256(blob).hexdigest(),
+            encryption=SCHEME,
+            lock_mode=lock.mode,
+            retain_until=lock.retain_until,
+        )
+        sha256 = hashlib.sha256(plaintext).hexdigest()
+        evidence, leaf, receipt = finish_manifest(
+            ctx,
+            item_id=item_id,
+            req=p.req,
+            received_at=received_at,
+            size=len(plaintext),
+            sha256=sha256,
+            sha3_256=hashlib.sha3_256(plaintext).hexdigest(),
+            commitments=commitments,
+            pin=pin,
+        )
+        receipts.append(receipt)
+        rows.append(
+            {
+                "id": item_id,
+                "tenant_id": p.req.tenant,
+                "session": p.req.session,
+                "kind": p.req.kind.value,
+                "purpose": p.req.purpose.value,
+                "retention_class": p.req.retention_class.value,
+                "subject_key_id": key_id,
+                "state": "stored",
+                "received_at": received_at,
+                "size": len(plaintext),
+                "sha256": sha256,
+                "object_key": object_key,
+                "version_id": stored.version_id,
+                "offset": off,
+                "length": len(blob),
+                "segment_id": segment_id,
+                "retain_until": lock.retain_until,
+                "lock_mode": lock.mode,
+                "evidence": evidence,
+                "leaf": leaf,
+                "receipt": receipt.encoded(),
+            }
+        )
+    with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
+        s.execute(update(Segment).where(Segment.id == segment_id).values(version_id=stored.version_id))
+        s.execute(insert(Item), rows)
+        s.commit()
+    return receipts
+
+
+class RecordPacker:
+    """Group commit for records: callers block until their segment is durable.
+
+    A single flusher thread drains everything waiting (after a short linger), splits it by
+    (tenant, retention class) and size limits, and writes one segment per group.
+    """
+
+    def __init__(self, ctx: VaultContext) -> None:
+        self.ctx = ctx
+        self._queue: list[_Pending] = []
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="record-packer", daemon=True)
+        self._thread.start()
+
+    def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
+        pending = [_Pending(r, record_fields(f), Future()) for r, f in reqs]
+        with self._cv:
+            if self._closed:
+                raise VaultError("the record packer is closed")
+            self._queue.extend(pending)
+            self._cv.notify()
+        return [p.future for p in pending]
+
+    def deposit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
+        return [f.result() for f in self.submit(reqs)]
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        s = self.ctx.settings
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue and self._closed:
+                    return
+            time.sleep(s.segment_linger_seconds)  # let concurrent callers join this flush
+            with self._cv:
+                batch, self._queue = self._queue, []
+            groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
+            for p in batch:
+                groups[(p.req.tenant, p.req.retention_class.value)].append(p)
+            for group in groups.values():
+                for i in range(0, len(group), s.segment_max_records):
+                    self._flush(group[i : i + s.segment_max_records])
+
+    def _flush(self, group: list[_Pending]) -> None:
+        try:
+            receipts = write_segment(self.ctx, group)
+        except BaseException as e:  # every waiting caller learns of the failure
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(e)
+            if not isinstance(e, Exception):
+                raise
+            return
+        for p, r in zip(group, receipts, strict=True):
+            p.future.set_result(r)
+
+
+def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
+    """One call carrying many records: they share segment writes. Receipts come in input order."""
+    by_group: dict[tuple[str, str], list[tuple[int, _Pending]]] = defaultdict(list)
+    for n, (r, f) in enumerate(reqs):
+        by_group[(r.tenant, r.retention_class.value)].append((n, _Pending(r, record_fields(f), Future())))
+    out: list[Receipt | None] = [None] * len(reqs)
+    step = ctx.settings.segment_max_records
+    for group in by_group.values():
+        for i in range(0, len(group), step):
+            chunk = group[i : i + step]
+            for (n, _p), receipt in zip(chunk, write_segment(ctx, [p for _n, p in chunk]), strict=True):
+                out[n] = receipt
+    return [r for r in out if r is not None]

@@ -1,0 +1,1 @@
+"""Key material: the development PKI, certificate loading and the key-encryption key."""

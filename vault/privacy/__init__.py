@@ -1,0 +1,1 @@
+"""Personal data handling: salted commitments for selective disclosure."""

@@ -1,0 +1,1 @@
+"""Reading evidence back and exporting self-contained proof folders."""

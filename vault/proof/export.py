@@ -1,0 +1,83 @@
+"""``vault proof ID --out DIR``: a self-contained proof folder an auditor checks offline.
+
+The folder is written under a temporary name and renamed at the end, so an interrupted
+export never leaves a half-written folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from asn1crypto import cms
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from vault.context import VaultContext
+from vault.envelope.stream import decrypt_bytes
+from vault.errors import InputError, NotFound
+from vault.proof.payload import PayloadRead
+from vault.proof.verify_md import verify_md
+from vault.verify.online import load_item
+
+
+def _signer_cert_pem(seal: bytes) -> bytes:
+    signed = cms.ContentInfo.load(seal)["content"]
+    for c in signed["certificates"] or []:
+        if c.name == "certificate":
+            return x509.load_der_x509_certificate(c.chosen.dump()).public_bytes(Encoding.PEM)
+    raise NotFound("the seal carries no certificate")
+
+
+def _split_pem(bundle: str) -> list[str]:
+    end = "-----END CERTIFICATE-----"
+    return [part.strip() + "\n" + end + "\n" for part in bundle.split(end) if part.strip()]
+
+
+def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
+    item, batch = load_item(ctx, item_id)
+    if item.evidence is None or item.state in ("writing", "orphaned"):
+        raise InputError(f"item {item_id} is {item.state}: not evidence")
+    if batch is None or item.path is None:
+        raise InputError(f"item {item_id} is not sealed yet", detail="run `vault seal` first")
+    out = out.absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("the output folder exists and is not empty", detail=str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        reader = PayloadRead(ctx, item)
+        with open(tmp / "payload", "wb") as f:
+            for chunk in reader.plaintext():
+                f.write(chunk)
+        (tmp / "evidence.json").write_bytes(item.evidence)
+        (tmp / "batch.json").write_bytes(batch.manifest)
+        (tmp / "path.json").write_text(json.dumps(json.loads(item.path), indent=2) + "\n")
+        (tmp / "seal.p7s").write_bytes(batch.seal)
+        (tmp / "timestamp.tsr").write_bytes(batch.tsr)
+        if item.receipt:
+            (tmp / "receipt.json").write_bytes(item.receipt)
+        if item.meta_sealed:
+            _row, dek = ctx.key_by_id(item.subject_key_id)
+            if dek is not None:
+                disclosures = json.loads(decrypt_bytes(dek, item.id.encode() + b"/meta", item.meta_sealed))
+                (tmp / "disclosures.json").write_text(json.dumps(disclosures, indent=2) + "\n")
+        certs = tmp / "certs"
+        certs.mkdir()
+        (certs / "seal.pem").write_bytes(_signer_cert_pem(batch.seal))
+        (certs / "seal-ca.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in ctx.seal_roots))
+        tsa_chain = _split_pem(batch.tsa_chain)
+        (certs / "tsa.pem").write_text(tsa_chain[0])
+        (certs / "tsa-ca.pem").write_text("".join(tsa_chain[1:]))
+        evidence = json.loads(item.evidence)
+        (tmp / "VERIFY.md").write_text(verify_md(evidence, json.loads(batch.manifest), json.loads(item.path)))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,43 @@
+"""Read an item's pinned object version back, check the stored bytes, decrypt them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from vault.context import VaultContext
+from vault.envelope.stream import decrypt_stream
+from vault.errors import KeyError_
+from vault.index.models import Item
+
+
+@dataclass
+class PayloadRead:
+    """Streams plaintext; afterwards ``ciphertext_sha256`` holds the digest of what was read."""
+
+    ctx: VaultContext
+    item: Item
+    _sha: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def _ciphertext(self) -> Iterator[bytes]:
+        it = self.item
+        assert it.version_id is not None
+        if it.segment_id is not None:
+            chunks: Iterator[bytes] = iter([self.ctx.store.get(it.object_key, it.version_id, it.offset, it.length)])
+        else:
+            chunks = self.ctx.store.iter_get(it.object_key, it.version_id)
+        for c in chunks:
+            self._sha.update(c)
+            yield c
+
+    def plaintext(self) -> Iterator[bytes]:
+        """Raises NotFound (version gone), DecryptionError (tampered) or KeyError_ (destroyed)."""
+        row, dek = self.ctx.key_by_id(self.item.subject_key_id)
+        if dek is None:
+            raise KeyError_("the subject's key was destroyed", detail=f"erased at {row.destroyed_at}")
+        return decrypt_stream(dek, self.item.id.encode(), self._ciphertext())
+
+    @property
+    def ciphertext_sha256(self) -> str:
+        return self._sha.hexdigest()

@@ -1,0 +1,1 @@
+"""Retention rules: pure date arithmetic over purposes and tenant contracts."""

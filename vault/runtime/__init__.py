@@ -1,0 +1,1 @@
+"""Running the vault: `vault init` (home, keys, schema) and `vault up` (embedded components)."""

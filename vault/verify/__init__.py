@@ -1,0 +1,1 @@
+"""Verification: a list of named checks in spec order; the report is data."""

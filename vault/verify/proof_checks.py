@@ -1,0 +1,128 @@
+"""The checks shared by online and offline verification, in the order an auditor runs them.
+
+1. ``payload_digest``  the bytes hash to the manifest's SHA-256 and SHA3-256 and size
+2. ``evidence_leaf``   SHA-256 of evidence.json is the leaf of the item's path
+3. ``path_to_root``    the reduced hash tree leads to the batch root (RFC 4998 5.3)
+4. ``seal``            the CMS seal over batch.json verifies and chains to the seal CA
+5. ``timestamp``       the RFC 3161 token is over the root, by a trusted TSA
+6. ``chain_link``      the batch tree's first leaf is the previous batch's root
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from cryptography import x509
+
+from vault.batch.manifest import parse_path
+from vault.errors import InputError, SealError, TimestampError
+from vault.seal.cms import verify_detached
+from vault.timestamp.client import verify_token
+from vault.tree.hashtree import root_from_path
+from vault.verify.report import Report
+
+
+def load_json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{what} is not JSON", detail=str(e)) from e
+    if not isinstance(obj, dict):
+        raise InputError(f"{what} is not a JSON object")
+    return obj
+
+
+def check_payload(report: Report, chunks: Iterable[bytes], evidence: dict[str, Any]) -> bool:
+    sha256, sha3, size = hashlib.sha256(), hashlib.sha3_256(), 0
+    for c in chunks:
+        sha256.update(c)
+        sha3.update(c)
+        size += len(c)
+    want = evidence.get("content", {})
+    if sha256.hexdigest() != want.get("sha256") or sha3.hexdigest() != want.get("sha3-256"):
+        return report.add(
+            "payload_digest",
+            False,
+            f"digest mismatch: expected sha256 {want.get('sha256')}, found {sha256.hexdigest()}",
+        )
+    if size != want.get("size"):
+        return report.add("payload_digest", False, f"size mismatch: expected {want.get('size')}, found {size}")
+    return report.add("payload_digest", True, f"sha256 {sha256.hexdigest()} and sha3-256 match ({size} bytes)")
+
+
+def check_batch_proof(
+    report: Report,
+    *,
+    evidence_bytes: bytes,
+    path_obj: dict[str, Any],
+    batch_bytes: bytes,
+    seal: bytes,
+    tsr: bytes,
+    seal_roots: list[x509.Certificate],
+    tsa_roots: list[x509.Certificate],
+    tsa_cert: x509.Certificate | None,
+) -> dict[str, Any]:
+    """Checks 2-6; returns the parsed batch manifest (empty if unreadable)."""
+    try:
+        batch = load_json(batch_bytes, "batch.json")
+        leaf, path = parse_path(path_obj)
+    except InputError as e:
+        report.add("batch_manifest", False, str(e))
+        return {}
+    ev_leaf = hashlib.sha256(evidence_bytes).digest()
+    report.add(
+        "evidence_leaf",
+        ev_leaf == leaf,
+        "evidence.json hashes to the path's leaf"
+        if ev_leaf == leaf
+        else f"digest mismatch: evidence.json hashes to {ev_leaf.hex()}, path leaf is {leaf.hex()}",
+    )
+    root_hex = str(batch.get("root", ""))
+    try:
+        computed = root_from_path(ev_leaf, path).hex()
+    except InputError as e:
+        computed = f"none ({e})"
+    report.add(
+        "path_to_root",
+        computed == root_hex,
+        f"path leads to root {root_hex}"
+        if computed == root_hex
+        else f"path leads to {computed}, batch root is {root_hex}",
+    )
+    try:
+        info = verify_detached(seal, batch_bytes, seal_roots)
+        report.add("seal", True, f"sealed by {info.signer} at {info.signing_time}")
+    except SealError as e:
+        report.add("seal", False, f"seal invalid: {e}")
+    try:
+        tok = verify_token(tsr, bytes.fromhex(root_hex), list(tsa_roots), tsa_cert=tsa_cert)
+        report.add(
+            "timestamp",
+            True,
+            f"root timestamped at {tok.gen_time.isoformat()} (serial {tok.serial})",
+        )
+        report.info["timestamp"] = tok.gen_time.isoformat()
+    except (TimestampError, ValueError) as e:
+        report.add("timestamp", False, f"token invalid: {e}")
+    try:
+        chain_leaf, chain_path = parse_path(batch.get("chain_path"))
+        prev = str(batch.get("previous_root", ""))
+        ok = chain_leaf.hex() == prev and root_from_path(chain_leaf, chain_path).hex() == root_hex
+        report.add(
+            "chain_link",
+            ok,
+            f"root commits to previous root {prev}"
+            if ok
+            else "chain broken: the tree does not commit to previous_root",
+        )
+    except InputError as e:
+        report.add("chain_link", False, f"chain broken: {e}")
+    report.info["batch"] = {
+        "seq": batch.get("seq"),
+        "root": root_hex,
+        "previous_root": batch.get("previous_root"),
+    }
+    return batch
