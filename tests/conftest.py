@@ -118,3 +118,45 @@ def ctx(settings: Settings) -> Iterator[VaultContext]:
 
 def with_settings(settings: Settings, **changes: object) -> Settings:
     return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def write_config(settings: Settings) -> Path:
+    """Write ``settings`` as the home's config.toml, so a CLI subprocess uses the same vault."""
+    t = settings.tsas[0]
+    lines = [
+        f'database_url = "{settings.database_url}"',
+        f's3_endpoint = "{settings.s3_endpoint}"',
+        f's3_access_key = "{settings.s3_access_key}"',
+        f's3_secret_key = "{settings.s3_secret_key}"',
+        f'bucket = "{settings.bucket}"',
+        f'seal_cert = "{settings.seal_cert}"',
+        f'seal_key = "{settings.seal_key}"',
+        f'seal_ca = "{settings.seal_ca}"',
+        f'kek = "{settings.kek}"',
+        f'tsa_cert = "{settings.tsa_cert}"',
+        f'tsa_key = "{settings.tsa_key}"',
+        f"batch_max_items = {settings.batch_max_items}",
+        f"batch_max_seconds = {settings.batch_max_seconds}",
+        f"part_size = {settings.part_size}",
+        f"multipart_threshold = {settings.multipart_threshold}",
+        "",
+        "[[tsa]]",
+        f'url = "{t.url}"',
+        f'ca = "{t.ca}"',
+        f'cert = "{t.cert}"',
+    ]
+    path = settings.home / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_cli(settings: Settings, *args: str, env: dict[str, str] | None = None, input: bytes | None = None):  # type: ignore[no-untyped-def]
+    """Run `vault ARGS` in a subprocess against the test vault's home."""
+    import subprocess
+    import sys
+
+    write_config(settings)
+    full_env = {**os.environ, "VAULT_HOME": str(settings.home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "vault.cli", *args], capture_output=True, env=full_env, input=input, timeout=120
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PrivateKeyTypes,
@@ -55,6 +55,12 @@ def _name(common_name: str, org: str = "Evidence Vault (development)") -> x509.N
 def new_key() -> ec.EllipticCurvePrivateKey:
     """ECDSA P-256: small signatures, accepted by openssl, rfc3161-client and pyHanko."""
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def new_rsa_key(bits: int = 3072) -> rsa.RSAPrivateKey:
+    """RSA-3072 for the development TSA: every RFC 3161 verifier reads it, including
+    rfc3161ng, which verifies RSA PKCS#1 v1.5 signatures only."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def make_ca(
@@ -99,7 +105,7 @@ def issue(
     ca_cert: x509.Certificate,
     ca_key: CertificateIssuerPrivateKeyTypes,
     common_name: str,
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     *,
     eku: list[x509.ObjectIdentifier] | None = None,
     eku_critical: bool = True,
@@ -209,21 +215,22 @@ def generate_dev_pki(directory: Path) -> DevPKI:
         tsa_ca=CertPair(directory / "tsa-ca.pem", directory / "tsa-ca.key"),
         tsa=CertPair(directory / "tsa.pem", directory / "tsa.key"),
     )
-    for ca, leaf, ca_cn, leaf_cn, eku in (
-        (pki.seal_ca, pki.seal, "Vault Sealing CA", "Vault Seal", None),
+    for ca, leaf, ca_cn, leaf_cn, eku, make_leaf_key in (
+        (pki.seal_ca, pki.seal, "Vault Sealing CA", "Vault Seal", None, new_key),
         (
             pki.tsa_ca,
             pki.tsa,
             "Vault TSA CA",
             "Vault Time-Stamping Authority",
             [ExtendedKeyUsageOID.TIME_STAMPING],
+            new_rsa_key,
         ),
     ):
         if all(p.exists() for p in (ca.cert, ca.key, leaf.cert, leaf.key)):
             continue
         ca_key = new_key()
         ca_cert = make_ca(ca_cn, ca_key)
-        leaf_key = new_key()
+        leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = make_leaf_key()
         leaf_cert = issue(ca_cert, ca_key, leaf_cn, leaf_key, eku=eku)
         write_key(ca.key, ca_key)
         write_cert(ca.cert, ca_cert)

@@ -55,10 +55,13 @@ def verify_bundle(folder: Path, *, seal_ca: Path | None = None, tsa_ca: Path | N
     report.add("bundle_files", True, "all files present")
     try:
         evidence = load_json(evidence_bytes, "evidence.json")
-        path_obj = load_json((folder / "path.json").read_bytes(), "path.json")
     except InputError as e:
         report.add("evidence_manifest", False, str(e))
         return report
+    try:
+        path_obj = load_json((folder / "path.json").read_bytes(), "path.json")
+    except InputError as e:
+        path_obj = {"unreadable": str(e)}
     report.item = str(evidence.get("id", "?"))
     try:
         seal_roots = load_certs(seal_ca or folder / "certs/seal-ca.pem")

@@ -68,30 +68,34 @@ def check_batch_proof(
     """Checks 2-6; returns the parsed batch manifest (empty if unreadable)."""
     try:
         batch = load_json(batch_bytes, "batch.json")
-        leaf, path = parse_path(path_obj)
     except InputError as e:
         report.add("batch_manifest", False, str(e))
         return {}
-    ev_leaf = hashlib.sha256(evidence_bytes).digest()
-    report.add(
-        "evidence_leaf",
-        ev_leaf == leaf,
-        "evidence.json hashes to the path's leaf"
-        if ev_leaf == leaf
-        else f"digest mismatch: evidence.json hashes to {ev_leaf.hex()}, path leaf is {leaf.hex()}",
-    )
     root_hex = str(batch.get("root", ""))
     try:
-        computed = root_from_path(ev_leaf, path).hex()
+        leaf, path = parse_path(path_obj)
     except InputError as e:
-        computed = f"none ({e})"
-    report.add(
-        "path_to_root",
-        computed == root_hex,
-        f"path leads to root {root_hex}"
-        if computed == root_hex
-        else f"path leads to {computed}, batch root is {root_hex}",
-    )
+        report.add("path_to_root", False, f"{e} {path_obj.get('unreadable', '')}".strip())
+    else:
+        ev_leaf = hashlib.sha256(evidence_bytes).digest()
+        report.add(
+            "evidence_leaf",
+            ev_leaf == leaf,
+            "evidence.json hashes to the path's leaf"
+            if ev_leaf == leaf
+            else f"digest mismatch: evidence.json hashes to {ev_leaf.hex()}, path leaf is {leaf.hex()}",
+        )
+        try:
+            computed = root_from_path(ev_leaf, path).hex()
+        except InputError as e:
+            computed = f"none ({e})"
+        report.add(
+            "path_to_root",
+            computed == root_hex,
+            f"path leads to root {root_hex}"
+            if computed == root_hex
+            else f"path leads to {computed}, batch root is {root_hex}",
+        )
     try:
         info = verify_detached(seal, batch_bytes, seal_roots)
         report.add("seal", True, f"sealed by {info.signer} at {info.signing_time}")

@@ -1,0 +1,367 @@
+"""Chunked AES-256-GCM streams (STREAM construction) and KEK-wrapped per-subject data keys."""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vault.envelope.keyring import KeyRing, load_or_create_kek
+from vault.envelope.stream import (
+    HEADER_LEN,
+    MAGIC,
+    TAG_LEN,
+    DecryptionError,
+    StreamEncryptor,
+    decrypt_bytes,
+    decrypt_stream,
+    encrypt_bytes,
+)
+from vault.errors import KeyError_
+
+CHUNK = 64
+KEY = bytes(range(32))
+CTX = b"tenant-a/item-1"
+
+
+def payload(n: int) -> bytes:
+    return bytes((i * 7 + 3) % 256 for i in range(n))
+
+
+def pieces(data: bytes, size: int) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def split_chunks(ct: bytes, chunk: int = CHUNK) -> tuple[bytes, list[bytes]]:
+    header, body = ct[:HEADER_LEN], ct[HEADER_LEN:]
+    sealed = chunk + TAG_LEN
+    return header, [body[i : i + sealed] for i in range(0, len(body), sealed)]
+
+
+SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 5]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_round_trip_sizes(n: int) -> None:
+    data = payload(n)
+    ct = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    n_chunks = max(1, -(-n // CHUNK))
+    assert len(ct) == HEADER_LEN + n + n_chunks * TAG_LEN
+    assert ct[:4] == MAGIC
+    assert struct.unpack(">I", ct[4:8]) == (CHUNK,)
+    assert decrypt_bytes(KEY, CTX, ct) == data
+    if n >= 8:
+        assert data not in ct
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("piece", [1, 7, None])
+def test_round_trip_through_decrypt_stream_in_pieces(n: int, piece: int | None) -> None:
+    data = payload(n)
+    ct = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    source = [ct] if piece is None else list(pieces(ct, piece))
+    out = list(decrypt_stream(KEY, CTX, source))
+    assert b"".join(out) == data
+    assert all(len(p) <= CHUNK for p in out)
+    assert len(out) == max(1, -(-n // CHUNK))
+
+
+def test_decrypt_stream_tolerates_empty_pieces() -> None:
+    data = payload(2 * CHUNK + 3)
+    ct = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    source = [b""] + [p for part in pieces(ct, 5) for p in (part, b"")]
+    assert b"".join(decrypt_stream(KEY, CTX, source)) == data
+
+
+def test_encryptor_matches_encrypt_bytes_format() -> None:
+    data = payload(3 * CHUNK + 5)
+    enc = StreamEncryptor(KEY, CTX, CHUNK)
+    parts = [enc.header]
+    parts += [enc.chunk(data[i : i + CHUNK], last=False) for i in range(0, 3 * CHUNK, CHUNK)]
+    parts.append(enc.chunk(data[3 * CHUNK :], last=True))
+    assert decrypt_bytes(KEY, CTX, b"".join(parts)) == data
+
+
+def test_fresh_nonce_prefix_per_stream() -> None:
+    data = payload(10)
+    a = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    b = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    assert a[8:15] != b[8:15]
+    assert a[HEADER_LEN:] != b[HEADER_LEN:]
+
+
+# -- tampering ------------------------------------------------------------------------------
+
+
+def flip_at(data: bytes, i: int) -> bytes:
+    b = bytearray(data)
+    b[i] ^= 0x01
+    return bytes(b)
+
+
+@pytest.fixture
+def ct() -> bytes:
+    return encrypt_bytes(KEY, CTX, payload(3 * CHUNK + 5), chunk_size=CHUNK)
+
+
+@pytest.mark.parametrize("i", range(HEADER_LEN))
+def test_flipped_header_byte(ct: bytes, i: int) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, flip_at(ct, i))
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_flipped_chunk_byte(ct: bytes, where: str) -> None:
+    offset = {"first": HEADER_LEN, "middle": HEADER_LEN + CHUNK + TAG_LEN + 10, "last": len(ct) - TAG_LEN - 1}[where]
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, flip_at(ct, offset))
+
+
+@pytest.mark.parametrize("chunk_index", [0, 1, 2, 3])
+def test_flipped_tag_byte(ct: bytes, chunk_index: int) -> None:
+    header, chunks = split_chunks(ct)
+    chunks[chunk_index] = flip_at(chunks[chunk_index], len(chunks[chunk_index]) - 1)
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, header + b"".join(chunks))
+
+
+def test_every_single_byte_flip_is_caught() -> None:
+    ct = encrypt_bytes(KEY, CTX, payload(CHUNK + 3), chunk_size=CHUNK)
+    for i in range(len(ct)):
+        with pytest.raises(DecryptionError):
+            decrypt_bytes(KEY, CTX, flip_at(ct, i))
+
+
+def test_dropping_the_last_chunk_is_caught(ct: bytes) -> None:
+    header, chunks = split_chunks(ct)
+    assert len(chunks) == 4
+    assert len(chunks[-1]) == 5 + TAG_LEN
+    truncated = header + b"".join(chunks[:-1])  # ends after a full, non-last chunk
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, truncated)
+    # streaming releases the earlier authenticated chunks, but never finishes cleanly
+    gen = decrypt_stream(KEY, CTX, list(pieces(truncated, 7)))
+    got = []
+    with pytest.raises(DecryptionError):
+        for p in gen:
+            got.append(p)
+    assert b"".join(got) == payload(3 * CHUNK + 5)[: len(b"".join(got))]
+    assert len(got) < 3
+
+
+def test_dropping_the_last_chunk_of_an_exact_multiple_is_caught() -> None:
+    ct = encrypt_bytes(KEY, CTX, payload(2 * CHUNK), chunk_size=CHUNK)
+    header, chunks = split_chunks(ct)
+    assert len(chunks) == 2
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, header + chunks[0])
+
+
+@pytest.mark.parametrize("keep", [0, 1, TAG_LEN - 1, TAG_LEN, CHUNK])
+def test_truncation_right_after_the_header(ct: bytes, keep: int) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ct[: HEADER_LEN + keep])
+
+
+@pytest.mark.parametrize("drop", [1, 5, 5 + 1, 5 + TAG_LEN - 1])
+def test_truncation_inside_the_last_chunk(ct: bytes, drop: int) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ct[:-drop])
+
+
+@pytest.mark.parametrize("n", [0, 1, HEADER_LEN - 1])
+def test_shorter_than_header(ct: bytes, n: int) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ct[:n])
+
+
+def test_appended_bytes_are_caught(ct: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ct + b"\x00")
+    header, chunks = split_chunks(ct)
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ct + chunks[0])
+
+
+def test_swapped_chunks_are_caught(ct: bytes) -> None:
+    header, chunks = split_chunks(ct)
+    chunks[0], chunks[1] = chunks[1], chunks[0]
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, header + b"".join(chunks))
+
+
+def test_chunk_from_another_stream_is_caught() -> None:
+    data = payload(2 * CHUNK + 1)
+    a = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    b = encrypt_bytes(KEY, CTX, data, chunk_size=CHUNK)
+    ha, ca = split_chunks(a)
+    _, cb = split_chunks(b)
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, CTX, ha + cb[0] + b"".join(ca[1:]))
+
+
+def test_wrong_context_is_caught(ct: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, b"tenant-a/item-2", ct)
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(KEY, b"", ct)
+
+
+def test_wrong_key_is_caught(ct: bytes) -> None:
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(bytes(32), CTX, ct)
+    with pytest.raises(KeyError_):
+        decrypt_bytes(KEY[:16], CTX, ct)
+
+
+def test_decryption_error_is_a_key_error() -> None:
+    assert issubclass(DecryptionError, KeyError_)
+
+
+@pytest.mark.parametrize("n", [0, 16, 31, 33, 64])
+def test_encryptor_rejects_non_256_bit_keys(n: int) -> None:
+    with pytest.raises(KeyError_):
+        StreamEncryptor(bytes(n), CTX, CHUNK)
+    with pytest.raises(KeyError_):
+        encrypt_bytes(bytes(n), CTX, b"x", chunk_size=CHUNK)
+
+
+@pytest.mark.parametrize("n", [0, 31, 33])
+def test_decrypt_rejects_malformed_keys_with_key_error(ct: bytes, n: int) -> None:
+    # the vault wraps third-party errors: a bad key must not escape as a bare ValueError
+    with pytest.raises(KeyError_):
+        decrypt_bytes(bytes(n), CTX, ct)
+
+
+def test_encryptor_rejects_short_non_last_chunk() -> None:
+    enc = StreamEncryptor(KEY, CTX, CHUNK)
+    with pytest.raises(ValueError):
+        enc.chunk(b"x" * (CHUNK - 1), last=False)
+    with pytest.raises(ValueError):
+        enc.chunk(b"x" * (CHUNK + 1), last=False)
+    with pytest.raises(ValueError):
+        enc.chunk(b"x" * (CHUNK + 1), last=True)
+    # the refusals did not advance the counter: the stream still decrypts
+    body = enc.chunk(b"x" * CHUNK, last=False) + enc.chunk(b"yz", last=True)
+    assert decrypt_bytes(KEY, CTX, enc.header + body) == b"x" * CHUNK + b"yz"
+
+
+def test_encryptor_refuses_use_after_last() -> None:
+    enc = StreamEncryptor(KEY, CTX, CHUNK)
+    enc.chunk(b"end", last=True)
+    with pytest.raises(RuntimeError):
+        enc.chunk(b"more", last=True)
+    with pytest.raises(RuntimeError):
+        enc.chunk(b"x" * CHUNK, last=False)
+
+
+# -- key ring --------------------------------------------------------------------------------
+
+
+KEK = bytes.fromhex("11" * 32)
+OTHER_KEK = bytes.fromhex("22" * 32)
+
+
+def test_wrap_unwrap_round_trip() -> None:
+    ring = KeyRing(KEK)
+    dek, wrapped = ring.new_wrapped_key("tenant-a", "subject-1")
+    assert len(dek) == 32
+    assert dek not in wrapped
+    assert len(wrapped) == 12 + 32 + 16
+    assert ring.unwrap(wrapped, "tenant-a", "subject-1") == dek
+    assert KeyRing(KEK).unwrap(wrapped, "tenant-a", "subject-1") == dek  # a new ring, same KEK
+    # the unwrapped key actually works as a stream key
+    assert decrypt_bytes(dek, CTX, encrypt_bytes(dek, CTX, b"hello", chunk_size=CHUNK)) == b"hello"
+
+
+def test_each_subject_gets_a_fresh_key() -> None:
+    ring = KeyRing(KEK)
+    d1, w1 = ring.new_wrapped_key("t", "s")
+    d2, w2 = ring.new_wrapped_key("t", "s")
+    assert d1 != d2
+    assert w1[:12] != w2[:12]
+
+
+@pytest.mark.parametrize(
+    ("tenant", "subject"),
+    [("tenant-b", "subject-1"), ("tenant-a", "subject-2"), ("tenant-a\x00subject-1", ""), ("", "")],
+)
+def test_unwrap_under_other_tenant_or_subject_fails(tenant: str, subject: str) -> None:
+    ring = KeyRing(KEK)
+    _, wrapped = ring.new_wrapped_key("tenant-a", "subject-1")
+    with pytest.raises(KeyError_):
+        ring.unwrap(wrapped, tenant, subject)
+
+
+def test_unwrap_with_other_kek_fails() -> None:
+    _, wrapped = KeyRing(KEK).new_wrapped_key("t", "s")
+    with pytest.raises(KeyError_):
+        KeyRing(OTHER_KEK).unwrap(wrapped, "t", "s")
+
+
+def test_unwrap_tampered_wrapped_key_fails() -> None:
+    ring = KeyRing(KEK)
+    _, wrapped = ring.new_wrapped_key("t", "s")
+    for i in (0, 11, 12, len(wrapped) - 1):
+        with pytest.raises(KeyError_):
+            ring.unwrap(flip_at(wrapped, i), "t", "s")
+
+
+@pytest.mark.parametrize("keep", [0, 5, 12, 20, 59])
+def test_unwrap_truncated_wrapped_key_is_a_key_error(keep: int) -> None:
+    ring = KeyRing(KEK)
+    _, wrapped = ring.new_wrapped_key("t", "s")
+    with pytest.raises(KeyError_):
+        ring.unwrap(wrapped[:keep], "t", "s")
+
+
+def test_kek_id_stable_and_distinct() -> None:
+    assert KeyRing(KEK).kek_id == KeyRing(bytes(KEK)).kek_id
+    assert KeyRing(KEK).kek_id != KeyRing(OTHER_KEK).kek_id
+    assert len(KeyRing(KEK).kek_id) == 16
+    int(KeyRing(KEK).kek_id, 16)
+    assert KEK.hex()[:16] not in KeyRing(KEK).kek_id  # derived, not a slice of the key
+
+
+def test_load_or_create_kek_creates_0600_file_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "kek.key"
+    with pytest.raises(KeyError_):
+        load_or_create_kek(path)
+    assert not path.exists()
+    kek = load_or_create_kek(path, create=True)
+    assert len(kek) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == kek.hex()
+    # loading again (with or without create) returns the same key, never a new one
+    assert load_or_create_kek(path) == kek
+    assert load_or_create_kek(path, create=True) == kek
+
+
+def test_load_or_create_kek_keys_differ_between_files(tmp_path: Path) -> None:
+    assert load_or_create_kek(tmp_path / "a", create=True) != load_or_create_kek(tmp_path / "b", create=True)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["not hex at all", "zz" * 32, "11" * 31, "11" * 33, "", "1" * 63],
+)
+def test_load_kek_refuses_bad_files(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "kek.key"
+    path.write_text(content)
+    with pytest.raises(KeyError_):
+        load_or_create_kek(path)
+    with pytest.raises(KeyError_):
+        load_or_create_kek(path, create=True)
+    assert path.read_text() == content  # never overwritten
+
+
+def test_load_kek_accepts_surrounding_whitespace(tmp_path: Path) -> None:
+    path = tmp_path / "kek.key"
+    path.write_text("\n  " + KEK.hex() + "  \n")
+    os.chmod(path, 0o600)
+    assert load_or_create_kek(path) == KEK

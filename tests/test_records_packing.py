@@ -1,0 +1,102 @@
+"""Small records share segment objects (group commit) and are still individually provable."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from sqlalchemy import func, select
+
+from vault.batch.sealer import seal_pending
+from vault.context import VaultContext
+from vault.evidence.manifest import parse_iso
+from vault.index.models import Item, Segment
+from vault.ingest.common import validate
+from vault.ingest.records import RecordPacker, deposit_records
+from vault.privacy.commitments import check_disclosure
+from vault.proof.payload import PayloadRead
+from vault.verify.online import load_item, verify_item
+
+
+def _segment_objects(ctx: VaultContext) -> int:
+    r = ctx.store.client.list_object_versions(Bucket=ctx.store.bucket, Prefix="t/")
+    return len([v for v in r.get("Versions", []) if "/segments/" in v["Key"]])
+
+
+def test_one_call_with_many_records_is_one_put(ctx: VaultContext) -> None:
+    req = validate(tenant="acme", session="s", kind="connection_metadata", subject="carol")
+    recs = [{"ip": f"10.0.{i // 256}.{i % 256}", "port": 443, "device_id": f"dev-{i}", "user": "carol"} for i in range(500)]
+    receipts = deposit_records(ctx, [(req, r) for r in recs])
+    assert len(receipts) == 500
+    assert _segment_objects(ctx) == 1
+    with ctx.sessions() as s:
+        rows = s.execute(select(Item.object_key, Item.version_id, Item.offset, Item.length)).all()
+    assert len({(r.object_key, r.version_id) for r in rows}) == 1
+    offsets = sorted((r.offset, r.length) for r in rows)
+    assert all(a[0] + a[1] == b[0] for a, b in zip(offsets, offsets[1:], strict=False))  # packed back to back
+
+    seal_pending(ctx)
+    item, _ = load_item(ctx, receipts[123].item_id)
+    assert verify_item(ctx, item.id).valid
+    # each field is committed alone and can be disclosed alone
+    evidence = json.loads(item.evidence or b"")
+    assert set(evidence["commitments"]) == {"ip", "port", "device_id", "user", "subject"}
+    assert "10.0.0.123" not in (item.evidence or b"").decode()
+    plaintext = json.loads(b"".join(PayloadRead(ctx, item).plaintext()))
+    disclosed = {check_disclosure(d, evidence["commitments"]).name: check_disclosure(d, evidence["commitments"]).value
+                 for d in plaintext["disclosures"]}  # fmt: skip
+    assert disclosed["ip"] == "10.0.0.123" and disclosed["port"] == 443
+
+
+def test_concurrent_calls_share_segment_writes(ctx: VaultContext) -> None:
+    packer = RecordPacker(ctx)
+    calls, per_call = 40, 5
+    errors: list[BaseException] = []
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        req = validate(tenant="acme", session=f"s{n}", kind="connection_metadata", subject=f"u{n % 4}")
+        try:
+            got = packer.deposit([(req, {"ip": f"192.0.2.{n}", "seq": k}) for k in range(per_call)])
+            with lock:
+                ids.extend(r.item_id for r in got)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    packer.close()
+    assert not errors
+    assert len(set(ids)) == calls * per_call
+    with ctx.sessions() as s:
+        segments = s.scalar(select(func.count()).select_from(Segment))
+        durable = s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored"))
+    assert durable == calls * per_call  # every acknowledged record is indexed and durable
+    assert segments is not None and segments < calls, f"{segments} segments for {calls} concurrent calls"
+    assert _segment_objects(ctx) == segments
+
+
+def test_segments_split_by_tenant_and_retention_class(ctx: VaultContext) -> None:
+    a = validate(tenant="acme", session="s", kind="connection_metadata")
+    b = validate(tenant="globex", session="s", kind="connection_metadata")
+    p = validate(tenant="acme", session="s", kind="connection_metadata", purpose="transaction_proof")
+    receipts = deposit_records(ctx, [(a, {"ip": "1"}), (b, {"ip": "2"}), (p, {"ip": "3"}), (a, {"ip": "4"})])
+    with ctx.sessions() as s:
+        segs = s.scalars(select(Segment)).all()
+    assert sorted((g.tenant_id, g.retention_class, g.records) for g in segs) == [
+        ("acme", "operational", 2),
+        ("acme", "proof", 1),
+        ("globex", "operational", 1),
+    ]
+    proof_item, _ = load_item(ctx, receipts[2].item_id)
+    op_item, _ = load_item(ctx, receipts[0].item_id)
+    years = (proof_item.retain_until - proof_item.received_at).days / 365.25
+    assert 14.9 < years < 15.1
+    assert parse_iso(json.loads(op_item.evidence or b"")["storage"]["lock"]["retain_until"]) == op_item.retain_until
+    head = ctx.store.client.head_object(Bucket=ctx.store.bucket, Key=proof_item.object_key, VersionId=proof_item.version_id)
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert abs((head["ObjectLockRetainUntilDate"] - proof_item.retain_until).total_seconds()) < 2
