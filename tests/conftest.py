@@ -33,8 +33,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSeaweed]:
     secret = secrets.token_hex(20)
-    sw = EmbeddedSeaweed(tmp_path_factory.mktemp("seaweed"), access_key="test-" + secrets.token_hex(4), secret_key=secret)
-    sw.test_secret = secret  # type: ignore[attr-defined]
+    sw = EmbeddedSeaweed(
+        tmp_path_factory.mktemp("seaweed"), access_key="test-" + secrets.token_hex(4), secret_key=secret
+    )
     sw.start()
     yield sw
     sw.stop()
@@ -78,7 +79,9 @@ def database_url(tmp_path: Path, pg_admin: object) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str, pki: DevPKI, seaweed: EmbeddedSeaweed, tsa_server: TSAServer) -> Settings:
+def settings(
+    tmp_path: Path, database_url: str, pki: DevPKI, seaweed: EmbeddedSeaweed, tsa_server: TSAServer
+) -> Settings:
     home = tmp_path / "home"
     (home / "run").mkdir(parents=True)
     load_or_create_kek(home / "kek.key", create=True)
@@ -88,7 +91,7 @@ def settings(tmp_path: Path, database_url: str, pki: DevPKI, seaweed: EmbeddedSe
         database_url=database_url,
         s3_endpoint=seaweed.s3_endpoint,
         s3_access_key=seaweed.access_key,
-        s3_secret_key=seaweed.test_secret,  # type: ignore[attr-defined]
+        s3_secret_key=seaweed.secret_key,
         bucket="t-" + uuid.uuid4().hex[:16],
         tsas=(TSAConfig(url=tsa_server.url, ca=pki.tsa_ca.cert, cert=pki.tsa.cert, timeout=5.0),),
         seal_cert=pki.seal.cert,

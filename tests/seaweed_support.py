@@ -38,13 +38,9 @@ def _request(
         return int(exc.code), exc.read()
 
 
-def filer_get_version_entry(
-    filer_url: str, bucket: str, key: str, version_id: str
-) -> dict[str, object] | None:
+def filer_get_version_entry(filer_url: str, bucket: str, key: str, version_id: str) -> dict[str, object] | None:
     """The filer's metadata for a version (Extended values base64-decoded), None if absent."""
-    status, body = _request(
-        filer_version_url(filer_url, bucket, key, version_id) + "?metadata=true", "GET"
-    )
+    status, body = _request(filer_version_url(filer_url, bucket, key, version_id) + "?metadata=true", "GET")
     if status != 200:
         return None
     entry: dict[str, object] = json.loads(body)
@@ -57,16 +53,19 @@ def filer_get_version_entry(
 def filer_delete_version(filer_url: str, bucket: str, key: str, version_id: str) -> int:
     """Delete one object version through the filer (no auth, Object Lock ignored).
 
-    Returns the HTTP status: 204 when the entry existed and is gone. Afterwards S3 answers
-    NoSuchVersion (404) for that version id.
+    Returns the HTTP status: 204 when the entry existed and is gone (S3 then answers
+    NoSuchVersion, 404, for that version id), 404 when there was no such entry (the filer
+    itself answers 204 to a DELETE of a missing path, which would hide a wrong path).
     """
-    status, _ = _request(filer_version_url(filer_url, bucket, key, version_id), "DELETE")
+    url = filer_version_url(filer_url, bucket, key, version_id)
+    status, _ = _request(url + "?metadata=true", "GET")
+    if status != 200:
+        return status
+    status, _ = _request(url, "DELETE")
     return status
 
 
-def filer_overwrite_version(
-    filer_url: str, bucket: str, key: str, version_id: str, data: bytes
-) -> int:
+def filer_overwrite_version(filer_url: str, bucket: str, key: str, version_id: str, data: bytes) -> int:
     """Replace the bytes of an existing version in place, keeping its S3 metadata.
 
     A plain filer PUT replaces the entry and drops its Extended attributes (S3 would then

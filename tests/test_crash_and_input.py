@@ -31,13 +31,19 @@ def _objects(ctx: VaultContext, prefix: str = "") -> list[dict]:  # type: ignore
     ("kind", "point", "payload"),
     [
         ("session_log", "after-object-write", b"payload of a deposit that crashes"),
-        ("connection_metadata", "after-segment-write", json.dumps([{"ip": "203.0.113.9"}, {"ip": "203.0.113.10"}]).encode()),
+        (
+            "connection_metadata",
+            "after-segment-write",
+            json.dumps([{"ip": "203.0.113.9"}, {"ip": "203.0.113.10"}]).encode(),
+        ),
     ],
 )
 def test_crash_after_object_write_loses_nothing_acknowledged(
     ctx: VaultContext, settings: Settings, tmp_path: Path, kind: str, point: str, payload: bytes
 ) -> None:
-    before = deposit_stream(ctx, io.BytesIO(b"acknowledged before the crash"), validate(tenant="acme", session="s", kind="session_log"))
+    before = deposit_stream(
+        ctx, io.BytesIO(b"acknowledged before the crash"), validate(tenant="acme", session="s", kind="session_log")
+    )
     f = tmp_path / "payload"
     f.write_bytes(payload)
     r = run_cli(settings, "deposit", str(f), "--tenant", "acme", "--session", "s", "--kind", kind, "--json",

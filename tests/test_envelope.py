@@ -183,7 +183,7 @@ def test_shorter_than_header(ct: bytes, n: int) -> None:
 def test_appended_bytes_are_caught(ct: bytes) -> None:
     with pytest.raises(DecryptionError):
         decrypt_bytes(KEY, CTX, ct + b"\x00")
-    header, chunks = split_chunks(ct)
+    _, chunks = split_chunks(ct)
     with pytest.raises(DecryptionError):
         decrypt_bytes(KEY, CTX, ct + chunks[0])
 
@@ -289,7 +289,14 @@ def test_each_subject_gets_a_fresh_key() -> None:
 
 @pytest.mark.parametrize(
     ("tenant", "subject"),
-    [("tenant-b", "subject-1"), ("tenant-a", "subject-2"), ("tenant-a\x00subject-1", ""), ("", "")],
+    [
+        ("tenant-b", "subject-1"),
+        ("tenant-a", "subject-2"),
+        ("tenant-as", "ubject-1"),  # same concatenation without a separator
+        ("tenant-", "asubject-1"),
+        ("tenant-a\x00subject-1", ""),
+        ("", ""),
+    ],
 )
 def test_unwrap_under_other_tenant_or_subject_fails(tenant: str, subject: str) -> None:
     ring = KeyRing(KEK)

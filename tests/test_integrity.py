@@ -98,7 +98,9 @@ def test_version_overwritten_through_filer_is_detected(ctx: VaultContext, seawee
     item_id = _deposit(ctx, b"original bytes " * 100)
     seal_pending(ctx)
     item, _ = load_item(ctx, item_id)
-    status = filer_overwrite_version(seaweed.filer_url, ctx.store.bucket, item.object_key, item.version_id, os.urandom(1500))
+    status = filer_overwrite_version(
+        seaweed.filer_url, ctx.store.bucket, item.object_key, item.version_id, os.urandom(1500)
+    )
     assert status < 300
     report = verify_item(ctx, item_id)
     assert not report.valid
@@ -135,7 +137,9 @@ def test_batch_chain_and_its_breakage(ctx: VaultContext, seaweed) -> None:  # ty
     # the stored batch manifest of batch 3 rewritten behind the vault's back
     b3 = batches[2]
     versions = json.loads(b3.versions)
-    filer_overwrite_version(seaweed.filer_url, ctx.store.bucket, b3.object_prefix + "batch.json", versions["batch.json"], b"{}")
+    filer_overwrite_version(
+        seaweed.filer_url, ctx.store.bucket, b3.object_prefix + "batch.json", versions["batch.json"], b"{}"
+    )
     assert "batch_objects" in _failed(verify_item(ctx, ids[2]))
 
     # batch 1 removed from the index: batch 2 no longer links to anything

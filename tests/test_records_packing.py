@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -25,7 +26,9 @@ def _segment_objects(ctx: VaultContext) -> int:
 
 def test_one_call_with_many_records_is_one_put(ctx: VaultContext) -> None:
     req = validate(tenant="acme", session="s", kind="connection_metadata", subject="carol")
-    recs = [{"ip": f"10.0.{i // 256}.{i % 256}", "port": 443, "device_id": f"dev-{i}", "user": "carol"} for i in range(500)]
+    recs = [
+        {"ip": f"10.0.{i // 256}.{i % 256}", "port": 443, "device_id": f"dev-{i}", "user": "carol"} for i in range(500)
+    ]
     receipts = deposit_records(ctx, [(req, r) for r in recs])
     assert len(receipts) == 500
     assert _segment_objects(ctx) == 1
@@ -33,7 +36,7 @@ def test_one_call_with_many_records_is_one_put(ctx: VaultContext) -> None:
         rows = s.execute(select(Item.object_key, Item.version_id, Item.offset, Item.length)).all()
     assert len({(r.object_key, r.version_id) for r in rows}) == 1
     offsets = sorted((r.offset, r.length) for r in rows)
-    assert all(a[0] + a[1] == b[0] for a, b in zip(offsets, offsets[1:], strict=False))  # packed back to back
+    assert all(a[0] + a[1] == b[0] for a, b in itertools.pairwise(offsets))  # packed back to back
 
     seal_pending(ctx)
     item, _ = load_item(ctx, receipts[123].item_id)
@@ -97,6 +100,8 @@ def test_segments_split_by_tenant_and_retention_class(ctx: VaultContext) -> None
     years = (proof_item.retain_until - proof_item.received_at).days / 365.25
     assert 14.9 < years < 15.1
     assert parse_iso(json.loads(op_item.evidence or b"")["storage"]["lock"]["retain_until"]) == op_item.retain_until
-    head = ctx.store.client.head_object(Bucket=ctx.store.bucket, Key=proof_item.object_key, VersionId=proof_item.version_id)
+    head = ctx.store.client.head_object(
+        Bucket=ctx.store.bucket, Key=proof_item.object_key, VersionId=proof_item.version_id
+    )
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert abs((head["ObjectLockRetainUntilDate"] - proof_item.retain_until).total_seconds()) < 2

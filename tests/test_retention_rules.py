@@ -153,7 +153,7 @@ def test_operational_retention_is_received_plus_months() -> None:
     assert got == at(2026, 9, 10, 14, 30)
 
 
-@pytest.mark.parametrize("ended", [dt.date(2020, 1, 1), dt.date(2025, 3, 9), dt.date(2025, 3, 10)])
+@pytest.mark.parametrize("ended", [dt.date(2020, 1, 1), dt.date(2025, 3, 8), dt.date(2025, 3, 9)])
 def test_operational_with_service_ended_before_receipt_stays_at_least_received_plus_12(ended: dt.date) -> None:
     got = initial_retain_until(
         RetentionClass.OPERATIONAL, RECEIVED, proof_years=15, operational_months=12, service_ended_on=ended
@@ -165,10 +165,12 @@ def test_operational_with_service_ended_before_receipt_stays_at_least_received_p
 @pytest.mark.parametrize(
     ("ended", "expected"),
     [
-        (dt.date(2025, 3, 11), at(2026, 3, 11)),
-        (dt.date(2027, 1, 31), at(2028, 1, 31)),
-        (dt.date(2027, 2, 28), at(2028, 2, 28)),
-        (dt.date(2028, 2, 29), at(2029, 2, 28)),
+        # the whole last day of service counts: the 12 months start at the end of that day
+        (dt.date(2025, 3, 10), at(2026, 3, 11)),
+        (dt.date(2025, 3, 11), at(2026, 3, 12)),
+        (dt.date(2027, 1, 31), at(2028, 2, 1)),
+        (dt.date(2027, 2, 28), at(2028, 3, 1)),
+        (dt.date(2028, 2, 29), at(2029, 3, 1)),
     ],
 )
 def test_operational_with_later_service_end_counts_from_the_end(ended: dt.date, expected: dt.datetime) -> None:
@@ -235,7 +237,7 @@ def test_default_purposes() -> None:
         Kind.TRANSACTION_PROOF: Purpose.TRANSACTION_PROOF,
         Kind.REQUEST: Purpose.REQUEST_HANDLING,
     }
-    assert DEFAULT_PURPOSE == expected
+    assert expected == DEFAULT_PURPOSE
     for kind, purpose in expected.items():
         assert parse_purpose(None, kind) is purpose
 

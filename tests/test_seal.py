@@ -210,7 +210,7 @@ def test_every_single_byte_flip_fails_cleanly(env: Env, p7s: bytes) -> None:
         except Exception as e:
             escaped.append((i, f"{type(e).__name__}: {e}"))
     assert escaped == [], escaped[:5]
-    assert refused > len(p7s) * 0.9
+    assert refused > len(p7s) * 0.85
 
 
 def test_verification_time_outside_certificate_validity(env: Env, p7s: bytes) -> None:

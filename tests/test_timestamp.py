@@ -28,6 +28,7 @@ from rfc3161_client import (
     decode_timestamp_response,
 )
 from rfc3161_client import _rust as rfc3161_rust
+
 from tsa_support import (
     OpenSSLTSA,
     closed_port_url,
@@ -35,7 +36,6 @@ from tsa_support import (
     tsa_cert_noncritical_eku,
     tsa_cert_without_eku,
 )
-
 from vault.errors import InputError, TimestampError, TSAUnavailable
 from vault.keys import pki
 from vault.timestamp import (
@@ -198,9 +198,7 @@ def test_longer_imprints(ours: TrustedTSA, hash_name: str) -> None:
     assert token_info(token.tsr)["hash_algorithm"] == hash_name
 
 
-def test_rfc3161ng_verifies_rsa_token_but_not_ecdsa(
-    dev: DevCA, responder: TimeStampResponder
-) -> None:
+def test_rfc3161ng_verifies_rsa_token_but_not_ecdsa(dev: DevCA, responder: TimeStampResponder) -> None:
     """rfc3161ng 2.1.3 verifies RSA PKCS#1 v1.5 signatures only: its check_timestamp calls
     ``public_key.verify(sig, data, PKCS1v15(), hash)``, which an EC key rejects with a
     TypeError. So it gets a token from our responder run with an RSA-3072 TSA certificate,
@@ -213,20 +211,18 @@ def test_rfc3161ng_verifies_rsa_token_but_not_ecdsa(
     tsr = rsa_responder.respond(req)
     pem = cert.public_bytes(Encoding.PEM)
     tst = tsp.TimeStampResp.load(tsr)["time_stamp_token"].dump()
-    assert rfc3161ng.check_timestamp(
-        tst, certificate=pem, digest=DIGEST, hashname="sha256", nonce=nonce
-    )
+    assert rfc3161ng.check_timestamp(tst, certificate=pem, digest=DIGEST, hashname="sha256", nonce=nonce)
     with pytest.raises(ValueError, match="imprint mismatch"):
-        rfc3161ng.check_timestamp(
-            tst, certificate=pem, digest=hashlib.sha256(b"x").digest(), hashname="sha256"
-        )
+        rfc3161ng.check_timestamp(tst, certificate=pem, digest=hashlib.sha256(b"x").digest(), hashname="sha256")
     # The RSA token is also accepted by the vault's own verifier.
     assert verify_token(tsr, DIGEST, [dev.ca], nonce=nonce).tsa_cert == cert
 
-    ec_tst = tsp.TimeStampResp.load(tsr_for(responder))["time_stamp_token"].dump()
+    ec_key = pki.new_key()
+    ec_cert = pki.issue(dev.ca, dev.ca_key, "EC TSA", ec_key, eku=[ExtendedKeyUsageOID.TIME_STAMPING])  # type: ignore[arg-type]
+    ec_tst = tsp.TimeStampResp.load(tsr_for(TimeStampResponder(ec_cert, ec_key)))["time_stamp_token"].dump()
     with pytest.raises(TypeError):
         rfc3161ng.check_timestamp(
-            ec_tst, certificate=dev.tsa.public_bytes(Encoding.PEM), digest=DIGEST, hashname="sha256"
+            ec_tst, certificate=ec_cert.public_bytes(Encoding.PEM), digest=DIGEST, hashname="sha256"
         )
 
 
@@ -266,12 +262,8 @@ def test_expired_certificate_still_verifies_at_gen_time(tmp_path: Path) -> None:
 # --- what the responder refuses ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("hash_name", "size"), [("sha1", 20), ("md5", 16), ("sha224", 28), ("sha3_256", 32)]
-)
-def test_weak_or_unknown_algorithms_rejected_bad_alg(
-    server: TSAServer, hash_name: str, size: int
-) -> None:
+@pytest.mark.parametrize(("hash_name", "size"), [("sha1", 20), ("md5", 16), ("sha224", 28), ("sha3_256", 32)])
+def test_weak_or_unknown_algorithms_rejected_bad_alg(server: TSAServer, hash_name: str, size: int) -> None:
     tsr = post(server.url, raw_request(hash_name, b"\x01" * size))
     assert status_of(tsr) == ("rejection", {"bad_alg"})
 
@@ -304,9 +296,7 @@ def test_http_errors(server: TSAServer) -> None:
 
 def test_handle_tsa_request_is_reusable(responder: TimeStampResponder) -> None:
     req = build_request(DIGEST)[0]
-    status, ctype, body = handle_tsa_request(
-        responder, req, "Application/Timestamp-Query; charset=binary"
-    )
+    status, ctype, body = handle_tsa_request(responder, req, "Application/Timestamp-Query; charset=binary")
     assert (status, ctype) == (200, "application/timestamp-reply")
     assert status_of(body)[0] == "granted"
     assert handle_tsa_request(responder, req, None)[0] == 415

@@ -173,12 +173,18 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
     for t in raw.get("tsa", []):
         if not isinstance(t, dict) or "url" not in t or "ca" not in t:
             raise ConfigError("each [[tsa]] entry needs url and ca", detail=repr(t))
+        if not str(t["url"]).strip() or not str(t["ca"]).strip():
+            raise ConfigError("a TSA needs a non-empty url and ca", detail=repr(t))
+        try:
+            timeout = float(t.get("timeout", 10.0))
+        except (TypeError, ValueError) as e:
+            raise ConfigError("TSA timeout must be a number of seconds", detail=repr(t.get("timeout"))) from e
         tsas.append(
             TSAConfig(
                 url=str(t["url"]),
                 ca=_path(home, str(t["ca"])),
                 cert=_path(home, str(t["cert"])) if t.get("cert") else None,
-                timeout=float(t.get("timeout", 10.0)),
+                timeout=timeout,
             )
         )
     keys = home / "keys"

@@ -43,13 +43,16 @@ class KeyRing:
     """Wraps and unwraps data keys under one KEK."""
 
     def __init__(self, kek: bytes) -> None:
+        if len(kek) != 32:
+            raise KeyError_("the KEK must be 256 bits", detail=f"got {len(kek)} bytes")
         self._aead = AESGCM(kek)
         #: identifies the KEK a key was wrapped with, so rotation can find what to rewrap
         self.kek_id = hashlib.sha256(b"vault-kek-id" + kek).hexdigest()[:16]
 
     @staticmethod
     def _aad(tenant: str, subject: str) -> bytes:
-        return b"vault-dek\x00" + tenant.encode() + b"\x00" + subject.encode()
+        t, s = tenant.encode(), subject.encode()
+        return b"vault-dek" + len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s
 
     def new_wrapped_key(self, tenant: str, subject: str) -> tuple[bytes, bytes]:
         """A fresh data key and its wrapped form (nonce || ciphertext)."""
@@ -58,6 +61,8 @@ class KeyRing:
         return dek, nonce + self._aead.encrypt(nonce, dek, self._aad(tenant, subject))
 
     def unwrap(self, wrapped: bytes, tenant: str, subject: str) -> bytes:
+        if len(wrapped) != 12 + 32 + 16:
+            raise KeyError_("wrapped data key has the wrong length", detail=f"{len(wrapped)} bytes")
         try:
             return self._aead.decrypt(wrapped[:12], wrapped[12:], self._aad(tenant, subject))
         except InvalidTag:

@@ -81,6 +81,8 @@ def decrypt_stream(key: bytes, context: bytes, source: Iterable[bytes]) -> Itera
     Each chunk is only released after its own tag verified; truncation is caught because
     the final chunk carries the ``last`` flag in its nonce.
     """
+    if len(key) != 32:
+        raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
     buf = bytearray()
     it = iter(source)
     while len(buf) < HEADER_LEN:

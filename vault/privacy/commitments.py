@@ -66,7 +66,10 @@ def commit_fields(fields: dict[str, Any]) -> tuple[dict[str, str], list[Disclosu
 def parse_disclosure(encoded: str) -> Disclosure:
     """Decode a disclosure; raises :class:`InputError` when it is not ``[salt, name, value]``."""
     try:
-        salt, name, value = json.loads(_unb64(encoded))
+        decoded = json.loads(_unb64(encoded))
+        if not isinstance(decoded, list) or len(decoded) != 3 or not isinstance(decoded[0], str):
+            raise ValueError("a disclosure is the JSON array [salt, name, value]")
+        salt, name, value = decoded
         if not isinstance(name, str) or len(_unb64(salt)) < SALT_BYTES:
             raise ValueError("bad salt or name")
     except (ValueError, TypeError) as e:

@@ -45,6 +45,7 @@ def initial_retain_until(
         return add_months(received_at, 12 * check_proof_years(proof_years))
     start = received_at
     if service_ended_on is not None:
-        ended = dt.datetime.combine(service_ended_on, dt.time(), tzinfo=dt.UTC)
+        # the whole last day of service counts: the clock starts at the end of that day
+        ended = dt.datetime.combine(service_ended_on + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         start = max(start, ended)
     return add_months(start, operational_months)

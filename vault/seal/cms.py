@@ -17,7 +17,7 @@ from pathlib import Path
 
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from vault.errors import SealError
 from vault.keys.pki import load_cert, load_private_key
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 
 class Sealer:
@@ -82,7 +86,20 @@ def _signer_cert(signed: cms.SignedData, sid: cms.SignerIdentifier) -> x509.Cert
 def verify_detached(
     p7s: bytes, content: bytes, roots: list[x509.Certificate], *, at: dt.datetime | None = None
 ) -> SealInfo:
-    """Check a detached seal over ``content``; raise :class:`SealError` naming what failed."""
+    """Check a detached seal over ``content``; raise :class:`SealError` naming what failed.
+
+    asn1crypto parses lazily, so a malformed field can surface anywhere below: every parse
+    error, wherever it appears, becomes a :class:`SealError`.
+    """
+    try:
+        return _verify_detached(p7s, content, roots, at)
+    except SealError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm, x509.InvalidVersion) as e:
+        raise SealError("the seal is malformed", detail=f"{type(e).__name__}: {e}") from e
+
+
+def _verify_detached(p7s: bytes, content: bytes, roots: list[x509.Certificate], at: dt.datetime | None) -> SealInfo:
     try:
         info = cms.ContentInfo.load(p7s)
         if info["content_type"].native != "signed_data":
@@ -94,6 +111,8 @@ def verify_detached(
         raise SealError("the seal is not valid DER CMS", detail=str(e)) from e
     if signed["encap_content_info"]["content"].native is not None:
         raise SealError("the seal is not detached")
+    if signed["encap_content_info"]["content_type"].native != "data":
+        raise SealError("the seal's encapsulated content type is not id-data")
     if len(signer_infos) != 1:
         raise SealError("the seal must have exactly one signer", detail=str(len(signer_infos)))
     si = signer_infos[0]

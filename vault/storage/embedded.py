@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -213,6 +214,10 @@ class EmbeddedSeaweed:
     ) -> None:
         if not access_key or not secret_key:
             raise ConfigError("SeaweedFS needs a non-empty access key and secret key")
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ConfigError("SeaweedFS host must be an IPv4 address", detail=host) from None
         self.data_dir = Path(data_dir).resolve()
         self.access_key = access_key
         self._secret_key = secret_key
@@ -222,7 +227,9 @@ class EmbeddedSeaweed:
         self._ports: dict[str, int] | None = None
         self._command: list[str] = []
         self._sockets: set[Path] = set()
-        #: seconds from spawn to: first signed list_buckets, then a full bucket/object probe
+        self._last_pid: int | None = None
+        #: seconds from spawn to: first signed list_buckets, master knowing every volume on
+        #: disk, and a create-bucket/put/delete probe succeeding
         self.startup_timings: dict[str, float] = {}
 
     # -- paths -------------------------------------------------------------------------------
@@ -252,7 +259,7 @@ class EmbeddedSeaweed:
 
     @property
     def ports(self) -> dict[str, int]:
-        """Every TCP port of the running server, by listener name (see ``PORT_NAMES``)."""
+        """Every TCP port of the server (running, or of its last start), by listener name."""
         self._port("s3")
         assert self._ports is not None
         return dict(self._ports)
@@ -268,6 +275,10 @@ class EmbeddedSeaweed:
     @property
     def master_url(self) -> str:
         return f"http://{self.host}:{self._port('master')}"
+
+    @property
+    def secret_key(self) -> str:
+        return self._secret_key
 
     @property
     def pid(self) -> int | None:
@@ -446,6 +457,7 @@ class EmbeddedSeaweed:
                 env=env,
                 start_new_session=True,  # own process group: stop() signals all of it
             )
+        self._last_pid = self._proc.pid
         atexit.register(self.stop)
         (self.run_dir / _PID_FILE).write_text(f"{self._proc.pid}\n")
         state = {"ports": ports}
@@ -549,10 +561,19 @@ class EmbeddedSeaweed:
                 )
             time.sleep(0.1)
 
+    def _glog_info(self) -> Path | None:
+        """This run's glog INFO file (glog flushes it every 30 s and at fatal errors only)."""
+        if self._last_pid is None:
+            return None
+        found = sorted(self.log_dir.glob(f"*.log.INFO.*.{self._last_pid}"))
+        return found[-1] if found else None
+
     def _log_tail(self, lines: int) -> str:
         """Tail of weed's stdout/stderr (errors land there) and of its glog INFO file."""
         parts = []
-        for path in (self.log_dir / _STDOUT_LOG, self.log_dir / "weed.INFO"):
+        for path in (self.log_dir / _STDOUT_LOG, self._glog_info()):
+            if path is None:
+                continue
             tail = _tail(path, lines, after=_START_MARKER)
             if tail:
                 parts.append(f"--- {path.name} ---\n{tail}")
@@ -561,10 +582,11 @@ class EmbeddedSeaweed:
     def _remove_sockets(self) -> None:
         """Unlink the Unix sockets weed leaves behind (it does not always clean /tmp)."""
         candidates = set(self._sockets)
-        info = self.log_dir / "weed.INFO"
+        info = self._glog_info()
         with contextlib.suppress(OSError):
-            # a gRPC port weed moved on its own still shows up in its log
-            candidates |= {Path(m) for m in _SOCKET_LINE.findall(info.read_text(errors="replace"))}
+            # a gRPC port weed moved on its own shows up in its log (if glog flushed it)
+            if info is not None:
+                candidates |= {Path(m) for m in _SOCKET_LINE.findall(info.read_text(errors="replace"))}
         with contextlib.suppress(OSError):
             candidates |= set(self.run_dir.glob("*.sock"))
         for path in candidates:
