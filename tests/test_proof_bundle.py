@@ -16,10 +16,11 @@ from conftest import run_cli
 from vault.batch.sealer import seal_pending
 from vault.config import Settings
 from vault.context import VaultContext
-from vault.errors import InputError
+from vault.errors import InputError, SealError
+from vault.evidence.receipt import verify_receipt
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
-from vault.keys.pki import generate_dev_pki
+from vault.keys.pki import generate_dev_pki, load_cert
 from vault.proof.export import export_proof
 from vault.seal.cms import Sealer
 from vault.verify.bundle import verify_bundle
@@ -89,16 +90,23 @@ def test_verify_md_commands_reproduce_the_root(proof: tuple[Path, str]) -> None:
     assert steps[-1][0] == batch["root"]
 
 
-def test_receipt_is_a_seal_openssl_accepts(proof: tuple[Path, str], tmp_path: Path) -> None:
+def test_receipt_is_a_seal_openssl_accepts(proof: tuple[Path, str], tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
     d, item_id = proof
     receipt = json.loads((d / "receipt.json").read_text())
     body, seal = base64.b64decode(receipt["body"]), base64.b64decode(receipt["seal"])
     (tmp_path / "body").write_bytes(body)
     (tmp_path / "seal").write_bytes(seal)
-    assert json.loads(body)["item"] == item_id
+    assert json.loads(body)["items_root"] == receipt["leaf"]  # a single payload: its leaf is the root
     r = _run("openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", tmp_path / "seal", "-content",
              tmp_path / "body", "-CAfile", d / "certs/seal-ca.pem", "-purpose", "any", "-out", "/dev/null")  # fmt: skip
     assert r.returncode == 0, r.stderr
+    roots = [load_cert(pki.seal_ca.cert)]
+    assert verify_receipt(receipt, roots)["id"] == item_id
+    forged = dict(receipt, evidence=base64.b64encode(b'{"id": "%s"}' % item_id.encode()).decode())
+    with pytest.raises(InputError, match="not covered"):
+        verify_receipt(forged, roots)
+    with pytest.raises(SealError):
+        verify_receipt(receipt, [load_cert(pki.tsa_ca.cert)])
 
 
 def test_bundle_verifies_offline_and_tampering_is_named(proof: tuple[Path, str], tmp_path: Path) -> None:
@@ -135,7 +143,7 @@ def test_forged_folder_passes_only_until_anchors_are_pinned(proof: tuple[Path, s
     attacker = generate_dev_pki(tmp_path / "attacker")
     batch = json.loads((forged / "batch.json").read_text())
     batch["created_at"] = "1999-01-01T00:00:00.000000Z"
-    from vault.evidence.manifest import canonical
+    from vault.evidence.canonical import canonical
 
     (forged / "batch.json").write_bytes(canonical(batch))
     (forged / "seal.p7s").write_bytes(Sealer.from_files(attacker.seal.cert, attacker.seal.key).seal(canonical(batch)))

@@ -105,3 +105,21 @@ def test_segments_split_by_tenant_and_retention_class(ctx: VaultContext) -> None
     )
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert abs((head["ObjectLockRetainUntilDate"] - proof_item.retain_until).total_seconds()) < 2
+
+
+def test_one_receipt_seal_per_segment_with_inclusion_paths(ctx: VaultContext) -> None:
+    from vault.evidence.receipt import verify_receipt
+
+    req = validate(tenant="acme", session="s", kind="connection_metadata")
+    receipts = deposit_records(ctx, [(req, {"ip": f"192.0.2.{i}"}) for i in range(9)])
+    assert len({r.seal for r in receipts}) == 1 and len({r.body for r in receipts}) == 1
+    for r in receipts:
+        assert verify_receipt(r.as_json(), ctx.seal_roots)["id"] == r.item_id
+    # a receipt moved onto another item's evidence does not verify
+    swapped = dict(receipts[0].as_json(), evidence=receipts[1].as_json()["evidence"])
+    import pytest
+
+    from vault.errors import InputError
+
+    with pytest.raises(InputError):
+        verify_receipt(swapped, ctx.seal_roots)

@@ -12,7 +12,8 @@ import datetime as dt
 from typing import Any
 
 from vault.errors import InputError
-from vault.evidence.manifest import canonical, iso
+from vault.evidence.canonical import canonical
+from vault.evidence.manifest import iso
 from vault.tree.hashtree import HashTree, ReducedHashTree
 
 BATCH_TYPE = "vault-batch/1"

@@ -1,4 +1,4 @@
-"""The item manifest (``evidence.json``) and the deposit receipt.
+"""The item manifest (``evidence.json``).
 
 The manifest is what a leaf of the hash tree commits to: SHA-256 of its RFC 8785 canonical
 bytes. It names the content by two digests of different families (SHA-256 and SHA3-256, for
@@ -13,15 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-
 MANIFEST_TYPE = "vault-evidence/1"
-RECEIPT_TYPE = "vault-deposit-receipt/1"
-
-
-def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) bytes: the only form of JSON the vault hashes or signs."""
-    return rfc8785.dumps(obj)
 
 
 def iso(at: dt.datetime) -> str:
@@ -89,19 +81,3 @@ def item_manifest(
 
 def leaf_of(evidence_bytes: bytes) -> bytes:
     return hashlib.sha256(evidence_bytes).digest()
-
-
-def receipt_body(manifest: dict[str, Any], leaf: bytes) -> bytes:
-    """What the vault signs when it acknowledges a deposit: the item is durable, as described."""
-    return canonical(
-        {
-            "type": RECEIPT_TYPE,
-            "item": manifest["id"],
-            "tenant": manifest["tenant"],
-            "session": manifest["session"],
-            "received_at": manifest["received_at"],
-            "content": manifest["content"],
-            "evidence_sha256": leaf.hex(),
-            "storage": {k: manifest["storage"][k] for k in ("bucket", "key", "version_id")},
-        }
-    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from vault.context import NO_SUBJECT, VaultContext, check_name
+from vault.errors import InputError
+from vault.evidence.canonical import canonical_known
 from vault.evidence.kinds import (
     Kind,
     Purpose,
@@ -17,7 +19,7 @@ from vault.evidence.kinds import (
     parse_purpose,
     retention_class,
 )
-from vault.evidence.manifest import StoragePin, canonical, item_manifest, leaf_of, receipt_body
+from vault.evidence.manifest import StoragePin, item_manifest, leaf_of
 from vault.index.models import Tenant
 from vault.retention.rules import initial_retain_until
 from vault.storage.s3 import Lock
@@ -39,6 +41,21 @@ class DepositRequest:
         return retention_class(self.purpose)
 
 
+FIELD_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def check_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Personal field names become keys of sealed manifests: keep them plain and unambiguous."""
+    for name in fields:
+        if not isinstance(name, str) or not FIELD_RE.match(name):
+            raise InputError(
+                "field names must be 1-64 characters: letters, digits, '_', '-', '.', ':'", detail=repr(name)
+            )
+        if name == "subject":
+            raise InputError("the field name 'subject' is reserved; give the data subject with --subject")
+    return dict(fields)
+
+
 def validate(
     *,
     tenant: str,
@@ -55,26 +72,8 @@ def validate(
         kind=k,
         purpose=parse_purpose(purpose, k),
         subject=check_name("subject", subject) if subject else NO_SUBJECT,
-        meta=dict(meta or {}),
+        meta=check_fields(meta or {}),
     )
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """The signed acknowledgement handed to the depositor."""
-
-    item_id: str
-    body: bytes
-    seal: bytes
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "body": base64.b64encode(self.body).decode(),
-            "seal": base64.b64encode(self.seal).decode(),
-        }
-
-    def encoded(self) -> bytes:
-        return canonical(self.as_json())
 
 
 def retention_for(ctx: VaultContext, tenant: Tenant, cls: RetentionClass, received_at: dt.datetime) -> Lock:
@@ -89,7 +88,6 @@ def retention_for(ctx: VaultContext, tenant: Tenant, cls: RetentionClass, receiv
 
 
 def finish_manifest(
-    ctx: VaultContext,
     *,
     item_id: str,
     req: DepositRequest,
@@ -99,8 +97,8 @@ def finish_manifest(
     sha3_256: str,
     commitments: dict[str, str],
     pin: StoragePin,
-) -> tuple[bytes, bytes, Receipt]:
-    """(evidence.json bytes, leaf hash, signed receipt)."""
+) -> tuple[bytes, bytes]:
+    """(evidence.json bytes, leaf hash)."""
     manifest = item_manifest(
         item_id=item_id,
         tenant=req.tenant,
@@ -115,10 +113,8 @@ def finish_manifest(
         commitments=commitments,
         storage=pin,
     )
-    evidence = canonical(manifest)
-    leaf = leaf_of(evidence)
-    body = receipt_body(manifest, leaf)
-    return evidence, leaf, Receipt(item_id, body, ctx.sealer.seal(body))
+    evidence = canonical_known(manifest)  # names validated at intake; values built here
+    return evidence, leaf_of(evidence)
 
 
 def fault_point(name: str) -> None:

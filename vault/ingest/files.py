@@ -17,10 +17,12 @@ from typing import BinaryIO
 from vault.context import VaultContext
 from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
 from vault.errors import InputError
+from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
-from vault.evidence.manifest import StoragePin, canonical
+from vault.evidence.manifest import StoragePin
+from vault.evidence.receipt import Receipt, sign_receipts
 from vault.index.models import Item
-from vault.ingest.common import DepositRequest, Receipt, fault_point, finish_manifest, retention_for
+from vault.ingest.common import DepositRequest, fault_point, finish_manifest, retention_for
 from vault.privacy.commitments import commit_fields
 from vault.storage.s3 import StoredObject
 
@@ -162,8 +164,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
         lock_mode=lock.mode,
         retain_until=lock.retain_until,
     )
-    evidence, leaf, receipt = finish_manifest(
-        ctx,
+    evidence, leaf = finish_manifest(
         item_id=item_id,
         req=req,
         received_at=received_at,
@@ -172,6 +173,10 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
         sha3_256=sha3,
         commitments=commitments,
         pin=pin,
+    )
+    storage = {"bucket": ctx.store.bucket, "key": object_key, "version_id": stored.version_id}
+    [receipt] = sign_receipts(
+        ctx.sealer, tenant=req.tenant, received_at=received_at, storage=storage, items=[(item_id, evidence, leaf)]
     )
     with ctx.sessions() as s:  # (3) durable: acknowledge
         item = s.query(Item).filter_by(id=item_id).one()

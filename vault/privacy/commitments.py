@@ -19,6 +19,7 @@ from typing import Any
 import rfc8785
 
 from vault.errors import InputError
+from vault.evidence.canonical import canonical, canonical_known, is_simple
 
 SALT_BYTES = 16
 
@@ -51,7 +52,8 @@ def disclose(name: str, value: Any, salt: bytes | None = None) -> Disclosure:
     if len(salt) < SALT_BYTES:
         raise InputError("commitment salts must be at least 128 bits")
     try:
-        encoded = _b64(rfc8785.dumps([_b64(salt), name, value]))
+        triple = [_b64(salt), name, value]
+        encoded = _b64(canonical_known(triple) if is_simple(name) and is_simple(value) else canonical(triple))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise InputError(f"field {name!r} cannot be committed", detail=str(e)) from e
     return Disclosure(name, value, encoded)

@@ -1,0 +1,249 @@
+"""Benchmarks of the vault against raw boto3 on the same embedded SeaweedFS, in one run.
+
+    make bench            # or: .venv/bin/python -m bench.run [--records 10000] [--mib 256]
+
+(a) N connection-metadata records (~1 KiB each) deposited through the vault (packed into
+    segments, group commit, signed receipts, index rows) vs. one raw boto3 put_object each;
+(b) one large payload through the vault (streamed, hashed twice, encrypted, multipart with
+    checksums and Object Lock) vs. raw boto3 upload_file of the same file;
+plus the vault's hashing vs. `openssl dgst`. Prints ratios; not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from vault.batch.sealer import seal_pending
+from vault.config import Settings, TSAConfig
+from vault.context import VaultContext
+from vault.envelope.keyring import load_or_create_kek
+from vault.ingest.common import validate
+from vault.ingest.files import deposit_stream
+from vault.ingest.records import RecordPacker, deposit_records
+from vault.keys.pki import generate_dev_pki, load_cert, load_private_key
+from vault.storage.embedded import EmbeddedSeaweed
+from vault.timestamp.responder import TimeStampResponder
+from vault.timestamp.server import TSAServer
+
+MiB = 1024 * 1024
+
+
+def record(i: int) -> dict[str, Any]:
+    """A connection event of about 1 KiB, shaped like the seeds' connection metadata."""
+    return {
+        "ip": f"198.51.{(i >> 8) & 255}.{i & 255}",
+        "port": 40000 + i % 20000,
+        "device_id": f"PC-{i:08d}",
+        "user": f"user{i % 997}@customer.example",
+        "geo": {"country": "FR", "city": "Lyon"},
+        "event": "session_start",
+        "client": "RemoteAssist 12.4.1 (Windows 11 23H2)",
+        "execution": "x" * 760,
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=10_000)
+    ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=32, help="concurrent single-record callers (and raw PUT threads)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vault-bench-"))
+    pki = generate_dev_pki(work / "keys")
+    secret = secrets.token_hex(20)
+    sw = EmbeddedSeaweed(work / "s3", access_key="bench", secret_key=secret)
+    sw.start()
+    tsa = TSAServer(TimeStampResponder(load_cert(pki.tsa.cert), load_private_key(pki.tsa.key))).start()  # type: ignore[arg-type]
+    home = work / "home"
+    (home / "run").mkdir(parents=True)
+    load_or_create_kek(home / "kek.key", create=True)
+    settings = Settings(
+        home=home,
+        database_url=os.environ.get("VAULT_BENCH_DATABASE_URL", f"sqlite:///{home / 'index.sqlite3'}"),
+        s3_endpoint=sw.s3_endpoint,
+        s3_access_key="bench",
+        s3_secret_key=secret,
+        bucket="bench-vault",
+        tsas=(TSAConfig(url=tsa.url, ca=pki.tsa_ca.cert, cert=pki.tsa.cert),),
+        seal_cert=pki.seal.cert,
+        seal_key=pki.seal.key,
+        seal_ca=pki.seal_ca.cert,
+        kek=home / "kek.key",
+        tsa_cert=pki.tsa.cert,
+        tsa_key=pki.tsa.key,
+    )
+    results: dict[str, Any] = {"machine": machine(), "records": args.records, "payload_mib": args.mib}
+    try:
+        ctx = VaultContext.open(settings, migrate_schema=True)
+        ctx.store.ensure_bucket()
+        s3 = ctx.store.client
+        s3.create_bucket(Bucket="bench-raw")
+        recs = [json.dumps(record(i)).encode() for i in range(args.records)]
+        results["record_bytes"] = sum(map(len, recs)) // len(recs)
+
+        # (a) raw: one PUT per record, 1 thread and N threads
+        raw1, _ = timed(lambda: [s3.put_object(Bucket="bench-raw", Key=f"r1/{i}", Body=b) for i, b in enumerate(recs)])
+
+        def raw_threaded() -> None:
+            with ThreadPoolExecutor(args.threads) as pool:
+                list(
+                    pool.map(
+                        lambda ib: s3.put_object(Bucket="bench-raw", Key=f"rn/{ib[0]}", Body=ib[1]), enumerate(recs)
+                    )
+                )
+
+        rawn, _ = timed(raw_threaded)
+
+        # (a) vault: N concurrent callers, one record per call (group commit)
+        packer = RecordPacker(ctx)
+        req = validate(tenant="bench", session="s", kind="connection_metadata", subject="subj")
+        objs = [record(i) for i in range(args.records)]
+        it = iter(objs)
+        lock = threading.Lock()
+
+        def caller() -> None:
+            while True:
+                with lock:
+                    r = next(it, None)
+                if r is None:
+                    return
+                packer.deposit([(req, r)])
+
+        def vault_concurrent() -> None:
+            threads = [threading.Thread(target=caller) for _ in range(args.threads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        vconc, _ = timed(vault_concurrent)
+        packer.close()
+        # (a) vault: calls carrying 500 records each
+        vbatch, _ = timed(
+            lambda: [deposit_records(ctx, [(req, r) for r in objs[i : i + 500]]) for i in range(0, len(objs), 500)]
+        )
+        seal_t, batches = timed(lambda: seal_pending(ctx))
+
+        results["a"] = {
+            "raw_put_1_thread_per_s": args.records / raw1,
+            f"raw_put_{args.threads}_threads_per_s": args.records / rawn,
+            f"vault_{args.threads}_concurrent_single_record_calls_per_s": args.records / vconc,
+            "vault_calls_of_500_per_s": args.records / vbatch,
+            "seal_seconds_for_all": seal_t,
+            "batches": len(batches),
+            "ratio_concurrent_vs_raw_1_thread": (args.records / vconc) / (args.records / raw1),
+            "ratio_calls_of_500_vs_raw_1_thread": (args.records / vbatch) / (args.records / raw1),
+            f"ratio_concurrent_vs_raw_{args.threads}_threads": (args.records / vconc) / (args.records / rawn),
+        }
+
+        # (b) one large payload
+        big = work / "payload.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.mib):
+                f.write(os.urandom(MiB))
+        raw_up, _ = timed(lambda: s3.upload_file(str(big), "bench-raw", "big", Config=TransferConfig()))
+        dreq = validate(tenant="bench", session="s", kind="session_recording", subject="subj")
+
+        def vault_up() -> None:
+            with open(big, "rb") as f:
+                deposit_stream(ctx, f, dreq)
+
+        vault_up_t, _ = timed(vault_up)
+        ossl_sha256, _ = timed(
+            lambda: subprocess.run(["openssl", "dgst", "-sha256", str(big)], check=True, capture_output=True)
+        )
+        ossl_sha3, _ = timed(
+            lambda: subprocess.run(["openssl", "dgst", "-sha3-256", str(big)], check=True, capture_output=True)
+        )
+
+        def vault_hash() -> None:
+            import hashlib
+
+            h1, h2 = hashlib.sha256(), hashlib.sha3_256()
+            with open(big, "rb") as f:
+                while chunk := f.read(MiB):
+                    h1.update(chunk)
+                    h2.update(chunk)
+
+        vh, _ = timed(vault_hash)
+        results["b"] = {
+            "raw_upload_file_s": raw_up,
+            "vault_deposit_s": vault_up_t,
+            "raw_MiB_per_s": args.mib / raw_up,
+            "vault_MiB_per_s": args.mib / vault_up_t,
+            "ratio_vault_vs_raw": raw_up / vault_up_t,
+            "openssl_sha256_plus_sha3_s": ossl_sha256 + ossl_sha3,
+            "python_sha256_plus_sha3_s": vh,
+            "ratio_hashing_vs_openssl": (ossl_sha256 + ossl_sha3) / vh,
+        }
+        ctx.close()
+    finally:
+        tsa.stop()
+        sw.stop()
+
+    print(json.dumps(results, indent=2))
+    a, b = results["a"], results["b"]
+    print()
+    print(
+        f"(a) {args.records} records: vault {a[f'vault_{args.threads}_concurrent_single_record_calls_per_s']:.0f}/s "
+        f"({args.threads} concurrent callers), {a['vault_calls_of_500_per_s']:.0f}/s (calls of 500); "
+        f"raw PUT {a['raw_put_1_thread_per_s']:.0f}/s (1 thread), {a[f'raw_put_{args.threads}_threads_per_s']:.0f}/s "
+        f"({args.threads} threads)"
+    )
+    print(
+        f"    ratio vs raw 1-thread: {a['ratio_concurrent_vs_raw_1_thread']:.1f}x (concurrent), "
+        f"{a['ratio_calls_of_500_vs_raw_1_thread']:.1f}x (calls of 500)   target >= 10x"
+    )
+    print(
+        f"(b) {args.mib} MiB: vault {b['vault_deposit_s']:.2f} s, raw upload_file {b['raw_upload_file_s']:.2f} s, "
+        f"ratio {b['ratio_vault_vs_raw']:.2f}x   target >= 0.8x"
+    )
+    print(
+        f"    hashing sha256+sha3-256: python {b['python_sha256_plus_sha3_s']:.2f} s vs openssl "
+        f"{b['openssl_sha256_plus_sha3_s']:.2f} s ({b['ratio_hashing_vs_openssl']:.2f}x)"
+    )
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
