@@ -77,14 +77,20 @@ def up(
     """Run the embedded vault (SeaweedFS, TSA, batcher) in the foreground until Ctrl-C."""
     from vault.runtime.up import run_up
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    (settings.home / "logs").mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(settings.home / "logs" / "vault.log")],
+    )
 
     def ready(state: dict[str, object]) -> None:
         err.print(
             f"[green]vault up[/green]: S3 {state.get('s3_endpoint', 'external')}, TSA {state['tsa_url']}; Ctrl-C stops"
         )
 
-    run_up(_settings(), host=host, port=port, ready=ready)
+    run_up(settings, host=host, port=port, ready=ready)
 
 
 @app.command()

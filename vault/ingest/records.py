@@ -155,17 +155,22 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
 class RecordPacker:
     """Group commit for records: callers block until their segment is durable.
 
-    A single flusher thread drains everything waiting (after a short linger), splits it by
-    (tenant, retention class) and size limits, and writes one segment per group.
+    Each flusher thread drains everything waiting (after a short linger), splits it by
+    (tenant, retention class) and size limits, and writes one segment per group. Two
+    flushers by default: while one waits on the object store and the index, the next
+    group gathers and goes, so callers are not serialised behind one write.
     """
 
-    def __init__(self, ctx: VaultContext) -> None:
+    def __init__(self, ctx: VaultContext, *, flushers: int = 2) -> None:
         self.ctx = ctx
         self._queue: list[_Pending] = []
         self._cv = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="record-packer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"record-packer-{n}", daemon=True) for n in range(flushers)
+        ]
+        for t in self._threads:
+            t.start()
 
     def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
@@ -183,8 +188,9 @@ class RecordPacker:
     def close(self) -> None:
         with self._cv:
             self._closed = True
-            self._cv.notify()
-        self._thread.join()
+            self._cv.notify_all()
+        for t in self._threads:
+            t.join()
 
     def _run(self) -> None:
         s = self.ctx.settings
@@ -197,6 +203,8 @@ class RecordPacker:
             time.sleep(s.segment_linger_seconds)  # let concurrent callers join this flush
             with self._cv:
                 batch, self._queue = self._queue, []
+            if not batch:  # another flusher took it
+                continue
             groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
             for p in batch:
                 groups[(p.req.tenant, p.req.retention_class.value)].append(p)

@@ -88,7 +88,10 @@ def run_up(
             state["filer_url"] = seaweed.filer_url
             log.info("SeaweedFS S3 on %s", seaweed.s3_endpoint)
         responder = TimeStampResponder(load_cert(settings.tsa_cert), load_private_key(settings.tsa_key))  # type: ignore[arg-type]
-        tsa_server = TSAServer(responder, host=host, port=port).start()
+        try:
+            tsa_server = TSAServer(responder, host=host, port=port).start()
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {host}:{port}", detail=f"{e.strerror}; choose another --port") from e
         state["tsa_url"] = tsa_server.url
         state["health_url"] = tsa_server.url.rsplit("/", 1)[0] + "/healthz"
         log.info("built-in TSA on %s", tsa_server.url)
