@@ -167,3 +167,43 @@ def test_cli_verify_bundle_json_and_exit_codes(settings: Settings, proof: tuple[
     assert r.returncode == 1 and out["valid"] is False
     assert [c["name"] for c in out["checks"] if not c["ok"]] == ["payload_digest"]
     assert "digest mismatch" in next(c["detail"] for c in out["checks"] if not c["ok"])
+
+
+def test_backdated_token_from_a_self_signed_tsa_in_the_folder_is_rejected(proof: tuple[Path, str], tmp_path: Path) -> None:
+    """A forger swaps in their own token (genTime 2020) and a self-signed "TSA certificate"
+    with the real TSA's name: pinning the real TSA CA must reject it (the folder's tsa.pem is
+    never a trust anchor)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from vault.timestamp.client import build_request
+    from vault.timestamp.responder import TimeStampResponder
+
+    d, _ = proof
+    forged = tmp_path / "backdated"
+    shutil.copytree(d, forged)
+    real = x509.load_pem_x509_certificate((d / "certs/tsa.pem").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    t0 = dt.datetime(2019, 1, 1, tzinfo=dt.UTC)
+    fake = (
+        x509.CertificateBuilder().subject_name(real.subject).issuer_name(real.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(t0).not_valid_after(t0 + dt.timedelta(days=3650))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    req, _ = build_request(bytes.fromhex(json.loads((d / "batch.json").read_text())["root"]))
+    tsr = TimeStampResponder(fake, key, clock=lambda: dt.datetime(2020, 6, 1, tzinfo=dt.UTC)).respond(req)
+    (forged / "timestamp.tsr").write_bytes(tsr)
+    (forged / "certs/tsa.pem").write_bytes(fake.public_bytes(Encoding.PEM))
+    pinned = verify_bundle(forged, seal_ca=d / "certs/seal-ca.pem", tsa_ca=d / "certs/tsa-ca.pem")
+    assert not pinned.valid and "timestamp" in _failed(pinned)
+    assert "trusted" in next(c.detail for c in pinned.checks if c.name == "timestamp")
+    # openssl agrees
+    r = _run("openssl", "ts", "-verify", "-digest", json.loads((d / "batch.json").read_text())["root"], "-in",
+             forged / "timestamp.tsr", "-CAfile", d / "certs/tsa-ca.pem", "-untrusted", forged / "certs/tsa.pem")  # fmt: skip
+    assert r.returncode != 0

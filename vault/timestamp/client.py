@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as x509_asn1
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from rfc3161_client.tsp import TimeStampResponse
 
@@ -147,6 +148,31 @@ def _tst_info(tsr: bytes) -> tsp.TSTInfo:
     return info
 
 
+def _check_anchored(signer: x509.Certificate, roots: Sequence[x509.Certificate], at: datetime) -> None:
+    """The signer must BE a trusted root or be issued by one, valid at genTime.
+
+    rfc3161-client adds a pinned ``tsa_certificate`` to the set of trusted certificates, so a
+    self-signed certificate handed in as "the TSA certificate" (e.g. from a proof folder)
+    would otherwise anchor itself. Trust comes from ``roots`` only.
+    """
+    if any(signer == r for r in roots):
+        return
+    for root in roots:
+        if root.subject != signer.issuer:
+            continue
+        try:
+            signer.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        if not root.not_valid_before_utc <= at <= root.not_valid_after_utc:
+            raise TimestampError("token not signed by a trusted TSA", detail="the TSA CA was not valid at genTime")
+        return
+    raise TimestampError(
+        "token not signed by a trusted TSA",
+        detail=f"signer {signer.subject.rfc4514_string()} is not issued by a configured TSA root",
+    )
+
+
 def verify_token(
     tsr: bytes,
     digest: bytes,
@@ -188,12 +214,14 @@ def verify_token(
     except (VerificationError, ValueError) as e:
         raise TimestampError(_reason(e), detail=str(e)) from e
     gen_time = _tst_info(tsr)["gen_time"].native  # asn1crypto keeps the millisecond fraction
+    signer = _signer_cert(resp, tsa_cert)
+    _check_anchored(signer, roots, gen_time)
     return Token(
         tsr=tsr,
         gen_time=gen_time.astimezone(UTC),
         serial=resp.tst_info.serial_number,
         tsa_url="",
-        tsa_cert=_signer_cert(resp, tsa_cert),
+        tsa_cert=signer,
         imprint=imprint.message,
         hash_name=hash_name,
     )
