@@ -226,8 +226,15 @@ def generate_dev_pki(directory: Path) -> DevPKI:
             new_rsa_key,
         ),
     ):
-        if all(p.exists() for p in (ca.cert, ca.key, leaf.cert, leaf.key)):
+        present = [p for p in (ca.cert, ca.key, leaf.cert, leaf.key) if p.exists()]
+        if len(present) == 4:
             continue
+        if present:  # never overwrite part of a key set: old seals and tokens chain to it
+            missing = sorted(str(p) for p in (ca.cert, ca.key, leaf.cert, leaf.key) if not p.exists())
+            raise ConfigError(
+                "incomplete key set: refusing to generate new keys over existing ones",
+                detail="missing " + ", ".join(missing) + "; restore them from backup",
+            )
         ca_key = new_key()
         ca_cert = make_ca(ca_cn, ca_key)
         leaf_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = make_leaf_key()

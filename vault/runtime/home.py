@@ -8,9 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from vault.config import Settings, load_settings, write_default_config
 from vault.envelope.keyring import load_or_create_kek
+from vault.errors import KeyError_
 from vault.index.db import make_engine, migrate
+from vault.index.models import SubjectKey
 from vault.keys.pki import generate_dev_pki
 
 
@@ -32,10 +36,19 @@ def init_home(home: Path) -> InitResult:
     # Development keys only where the configuration points into our own keys folder.
     if settings.seal_cert.parent == settings.keys_dir or settings.tsa_cert.parent == settings.keys_dir:
         generate_dev_pki(settings.keys_dir)
-    load_or_create_kek(settings.kek, create=True)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
+        if not settings.kek.exists():
+            with engine.connect() as conn:
+                wrapped = conn.execute(select(func.count()).select_from(SubjectKey)).scalar_one()
+            if wrapped:
+                raise KeyError_(
+                    "the key-encryption key is missing but data keys wrapped by it exist",
+                    detail=f"{wrapped} wrapped key(s) in the index; restore {settings.kek} from backup"
+                    " (a new KEK would make all stored evidence unreadable)",
+                )
+        load_or_create_kek(settings.kek, create=True)
     finally:
         engine.dispose()
     return InitResult(home, cfg, settings.keys_dir, engine.url.render_as_string(hide_password=True))
