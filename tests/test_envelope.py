@@ -372,3 +372,21 @@ def test_load_kek_accepts_surrounding_whitespace(tmp_path: Path) -> None:
     path.write_text("\n  " + KEK.hex() + "  \n")
     os.chmod(path, 0o600)
     assert load_or_create_kek(path) == KEK
+
+
+def test_each_stream_gets_its_own_key_from_a_fresh_salt() -> None:
+    """Many streams share a subject's data key: each must be encrypted under its own HKDF key,
+    so even a repeated nonce prefix would not reuse a keystream."""
+    from vault.envelope.stream import HEADER_LEN, SALT_LEN, decrypt_bytes, encrypt_bytes
+
+    key, ctx, plain = bytes(range(32)), b"ev_x", b"\x00" * 64
+    a, b = encrypt_bytes(key, ctx, plain), encrypt_bytes(key, ctx, plain)
+    assert a[8 : 8 + SALT_LEN] != b[8 : 8 + SALT_LEN]
+    # same nonce prefix forced onto b: the keystreams still differ because the keys differ
+    b_forced = b[: 8 + SALT_LEN] + a[8 + SALT_LEN : HEADER_LEN] + b[HEADER_LEN:]
+    assert b_forced[HEADER_LEN:] != a[HEADER_LEN:]
+    tampered_salt = bytearray(a)
+    tampered_salt[10] ^= 1
+    with pytest.raises(DecryptionError):
+        decrypt_bytes(key, ctx, bytes(tampered_salt))
+    assert decrypt_bytes(key, ctx, a) == plain

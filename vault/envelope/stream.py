@@ -2,14 +2,21 @@
 
 One GCM message over a whole recording would release unauthenticated plaintext while
 decrypting. Instead the payload is cut into chunks, each sealed on its own (the STREAM
-construction of Hoang, Reyhanitabar, Rogaway and Vizár, also used by Tink): the nonce is
-``prefix(7) || counter(4, big endian) || last(1)``, so chunks cannot be reordered, dropped or
-truncated without the tag check failing. The associated data binds the stream to its item.
+construction of Hoang, Reyhanitabar, Rogaway and Vizár, as in Tink's AES-GCM-HKDF streaming
+AEAD): the nonce is ``prefix(7) || counter(4, big endian) || last(1)``, so chunks cannot be
+reordered, dropped or truncated without the tag check failing. The associated data binds the
+stream to its item.
+
+A subject's data key encrypts many streams (every record of theirs). Random 96-bit nonces
+under one key would collide after ~2^48 streams, and a short random prefix much sooner, so
+each stream uses its own key derived with HKDF-SHA256 from the data key and a fresh
+128-bit salt carried in the header.
 
 Layout::
 
-    header  = b"EVS1" || chunk_size (4 bytes BE) || nonce prefix (7 bytes) || reserved (1 byte = 0)
-    chunk_i = AES-256-GCM(key, prefix || i || last, plaintext_i, aad = header || context)
+    header     = b"EVS1" || chunk_size (4, BE) || salt (16) || nonce prefix (7) || reserved (1 = 0)
+    stream key = HKDF-SHA256(data key, salt, info = b"vault-evs1" || context, 32 bytes)
+    chunk_i    = AES-256-GCM(stream key, prefix || i || last, plaintext_i, aad = header || context)
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ import struct
 from collections.abc import Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault.errors import KeyError_
 
 MAGIC = b"EVS1"
-HEADER_LEN = 16
+HEADER_LEN = 32
+SALT_LEN = 16
 TAG_LEN = 16
 DEFAULT_CHUNK = 1024 * 1024
 SCHEME = "AES-256-GCM-STREAM/EVS1"
@@ -34,6 +44,10 @@ class DecryptionError(KeyError_):
     """Ciphertext does not authenticate under this key and context (tampered or wrong key)."""
 
     code = "decryption"
+
+
+def _stream_key(key: bytes, salt: bytes, context: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"vault-evs1" + context).derive(key)
 
 
 def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
@@ -46,10 +60,11 @@ class StreamEncryptor:
     def __init__(self, key: bytes, context: bytes, chunk_size: int = DEFAULT_CHUNK) -> None:
         if len(key) != 32:
             raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
-        self._aead = AESGCM(key)
+        salt = os.urandom(SALT_LEN)
+        self._aead = AESGCM(_stream_key(key, salt, context))
         self._prefix = os.urandom(7)
         self.chunk_size = chunk_size
-        self.header = MAGIC + struct.pack(">I", chunk_size) + self._prefix + b"\x00"
+        self.header = MAGIC + struct.pack(">I", chunk_size) + salt + self._prefix + b"\x00"
         self._aad = self.header + context
         self._counter = 0
         self._done = False
@@ -95,9 +110,11 @@ def decrypt_stream(key: bytes, context: bytes, source: Iterable[bytes]) -> Itera
     if header[:4] != MAGIC:
         raise DecryptionError("not a vault ciphertext", detail=f"magic {header[:4]!r}")
     (chunk_size,) = struct.unpack(">I", header[4:8])
-    prefix = header[8:15]
+    salt, prefix = header[8 : 8 + SALT_LEN], header[8 + SALT_LEN : 15 + SALT_LEN]
+    if header[-1] != 0 or not 0 < chunk_size <= 64 * 1024 * 1024:
+        raise DecryptionError("not a vault ciphertext", detail="bad header")
     aad = header + context
-    aead = AESGCM(key)
+    aead = AESGCM(_stream_key(key, salt, context))
     sealed = chunk_size + TAG_LEN
     counter = 0
     exhausted = False
