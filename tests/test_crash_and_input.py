@@ -104,3 +104,28 @@ def test_cli_bad_input_gives_one_line_and_exit_2(settings: Settings, ctx: VaultC
     r = run_cli(settings, "verify", "ev_doesnotexist")
     assert r.returncode == 2 and b"no such item" in r.stderr
     assert _objects(ctx) == []
+
+
+def test_cli_odd_input_never_gives_a_traceback(settings: Settings, ctx: VaultContext, tmp_path: Path) -> None:
+    cases = {
+        "latin1.json": '{"ip": "caf\xe9"}'.encode("latin-1"),
+        "empty-list.json": b"[]",
+        "nan.json": b'{"ip": NaN}',
+        "list-of-lists.json": b"[[1, 2]]",
+    }
+    for name, data in cases.items():
+        f = tmp_path / name
+        f.write_bytes(data)
+        r = run_cli(
+            settings, "deposit", str(f), "--tenant", "acme", "--session", "s", "--kind", "connection_metadata", "--json"
+        )
+        err = r.stderr.decode()
+        assert r.returncode == 2, (name, r.stdout, err)
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and err.startswith("error:"), (name, err)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    r = run_cli(settings, "proof", "ev_00000000000000000000000000", "--out", str(blocker / "sub"))
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    r = run_cli(settings, "recover", "--older-than", "nan")
+    assert r.returncode == 2 and b"Traceback" not in r.stderr
+    assert _objects(ctx) == []

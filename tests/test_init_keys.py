@@ -11,7 +11,9 @@ from pathlib import Path
 
 def _vault(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VAULT_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def _digest(path: Path) -> str:

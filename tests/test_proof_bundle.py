@@ -169,7 +169,9 @@ def test_cli_verify_bundle_json_and_exit_codes(settings: Settings, proof: tuple[
     assert "digest mismatch" in next(c["detail"] for c in out["checks"] if not c["ok"])
 
 
-def test_backdated_token_from_a_self_signed_tsa_in_the_folder_is_rejected(proof: tuple[Path, str], tmp_path: Path) -> None:
+def test_backdated_token_from_a_self_signed_tsa_in_the_folder_is_rejected(
+    proof: tuple[Path, str], tmp_path: Path
+) -> None:
     """A forger swaps in their own token (genTime 2020) and a self-signed "TSA certificate"
     with the real TSA's name: pinning the real TSA CA must reject it (the folder's tsa.pem is
     never a trust anchor)."""

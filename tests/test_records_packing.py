@@ -123,3 +123,36 @@ def test_one_receipt_seal_per_segment_with_inclusion_paths(ctx: VaultContext) ->
 
     with pytest.raises(InputError):
         verify_receipt(swapped, ctx.seal_roots)
+
+
+def test_a_bad_record_fails_its_call_before_anything_is_written(ctx: VaultContext) -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from vault.errors import InputError
+
+    ctx.settings = replace(ctx.settings, segment_max_records=2)
+    req = validate(tenant="acme", session="s", kind="connection_metadata")
+    recs = [{"ip": f"192.0.2.{i}"} for i in range(4)] + [{"ip": float("nan")}]
+    with pytest.raises(InputError, match="cannot be committed"):
+        deposit_records(ctx, [(req, r) for r in recs])
+    with ctx.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 0
+    assert _segment_objects(ctx) == 0
+
+
+def test_one_callers_bad_record_does_not_fail_another_caller(ctx: VaultContext) -> None:
+    import pytest
+
+    from vault.errors import InputError
+
+    packer = RecordPacker(ctx)
+    try:
+        req = validate(tenant="acme", session="s", kind="connection_metadata")
+        with pytest.raises(InputError):
+            packer.submit([(req, {"ip": float("nan")})])
+        good = packer.submit([(req, {"ip": "192.0.2.1"})])
+        assert good[0].result(timeout=30).item_id
+    finally:
+        packer.close()

@@ -40,6 +40,15 @@ def handle_errors(fn: F) -> F:
         except VaultError as e:
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except OSError as e:
+            err.print(f"[red]error:[/red] {e.strerror or e}: {e.filename or ''}".rstrip(": "), highlight=False)
+            raise typer.Exit(2) from None
+        except Exception as e:  # a bug: still one line and exit 2, never a verdict
+            logging.getLogger("vault.cli").debug("unexpected error", exc_info=True)
+            err.print(f"[red]error:[/red] unexpected {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -163,11 +172,16 @@ def _meta(pairs: list[str]) -> dict[str, str]:
 
 
 def _records(data: bytes) -> list[Any]:
-    text = data.decode("utf-8", errors="strict").strip()
+    try:
+        text = data.decode("utf-8", errors="strict").strip()
+    except UnicodeDecodeError as e:
+        raise InputError("the record file is not UTF-8", detail=str(e)) from e
     if not text:
         raise InputError("the record file is empty")
     try:
         obj = json.loads(text)
+        if obj == []:
+            raise InputError("the record file holds an empty list: nothing to deposit")
         return obj if isinstance(obj, list) else [obj]
     except json.JSONDecodeError:
         try:
@@ -348,12 +362,16 @@ def proof(
 @app.command()
 @handle_errors
 def recover(
-    older_than: Annotated[float, typer.Option(help="Grace period in seconds for unfinished deposits.")] = 900,
+    older_than: Annotated[
+        float, typer.Option(min=0, max=10 * 365 * 86400, help="Grace period in seconds for unfinished deposits.")
+    ] = 900,
     json_out: JsonOpt = False,
 ) -> None:
     """Mark deposits interrupted by a crash as orphaned (never acknowledged, never evidence)."""
     from vault.runtime.recovery import recover_intents
 
+    if older_than != older_than:  # NaN
+        raise InputError("--older-than must be a number of seconds")
     ctx = _context()
     try:
         r = recover_intents(ctx, older_than=dt.timedelta(seconds=older_than))

@@ -49,6 +49,11 @@ class Base(DeclarativeBase):
     pass
 
 
+#: 64-bit keys on PostgreSQL (records arrive by the billion); SQLite's INTEGER is already 64-bit
+#: and only auto-increments as ``INTEGER PRIMARY KEY``
+BigKey = BigInteger().with_variant(Integer, "sqlite")
+
+
 class Tenant(Base):
     __tablename__ = "tenants"
 
@@ -62,7 +67,7 @@ class SubjectKey(Base):
     __tablename__ = "subject_keys"
     __table_args__ = (UniqueConstraint("tenant_id", "subject"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     subject: Mapped[str] = mapped_column(String(200))
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -92,14 +97,14 @@ class Item(Base):
         Index("ix_items_tenant_session", "tenant_id", "session"),
     )
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     session: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     purpose: Mapped[str] = mapped_column(String(32))
     retention_class: Mapped[str] = mapped_column(String(32))
-    subject_key_id: Mapped[int] = mapped_column(ForeignKey("subject_keys.id"))
+    subject_key_id: Mapped[int] = mapped_column(BigKey, ForeignKey("subject_keys.id"))
     state: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -115,14 +120,14 @@ class Item(Base):
     leaf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     meta_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     receipt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    batch_seq: Mapped[int | None] = mapped_column(ForeignKey("batches.seq"), nullable=True)
+    batch_seq: Mapped[int | None] = mapped_column(BigKey, ForeignKey("batches.seq"), nullable=True)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Batch(Base):
     __tablename__ = "batches"
 
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=False)
     root: Mapped[str] = mapped_column(String(64), unique=True)
     previous_root: Mapped[str] = mapped_column(String(64))
     manifest: Mapped[bytes] = mapped_column(LargeBinary)

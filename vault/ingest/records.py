@@ -40,8 +40,12 @@ from vault.storage.s3 import Lock
 
 @dataclass
 class _Pending:
+    """A record ready to pack: validated and committed in the caller's thread, so one caller's
+    bad field fails that caller alone and never half of a multi-segment call."""
+
     req: DepositRequest
-    fields: dict[str, Any]
+    commitments: dict[str, str]
+    plaintext: bytes
     future: Future[Receipt] | None  # None when the caller waits on write_segment itself
 
 
@@ -49,6 +53,12 @@ def record_fields(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict) or not obj:
         raise InputError("a connection_metadata record must be a non-empty JSON object")
     return check_fields(obj)
+
+
+def _prepare(req: DepositRequest, fields: Any, future: Future[Receipt] | None) -> _Pending:
+    commitments, disclosures = commit_fields({**record_fields(fields), "subject": req.subject})
+    plaintext = canonical_known({"disclosures": [d.encoded for d in disclosures]})
+    return _Pending(req, commitments, plaintext, future)
 
 
 def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]:
@@ -67,10 +77,8 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     for p in group:
         key_id, dek = ctx.data_key(p.req.tenant, p.req.subject)
         item_id = new_item_id(received_at)
-        commitments, disclosures = commit_fields({**p.fields, "subject": p.req.subject})
-        plaintext = canonical_known({"disclosures": [d.encoded for d in disclosures]})
-        blob = encrypt_bytes(dek, item_id.encode(), plaintext)
-        prepared.append((p, item_id, key_id, commitments, plaintext, blob, offset))
+        blob = encrypt_bytes(dek, item_id.encode(), p.plaintext)
+        prepared.append((p, item_id, key_id, p.commitments, p.plaintext, blob, offset))
         blobs.append(blob)
         offset += len(blob)
 
@@ -174,7 +182,7 @@ class RecordPacker:
 
     def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
-        pending = [_Pending(r, record_fields(f), fut) for (r, f), fut in zip(reqs, futures, strict=True)]
+        pending = [_prepare(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
         with self._cv:
             if self._closed:
                 raise VaultError("the record packer is closed")
@@ -231,7 +239,8 @@ def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict
     """One call carrying many records: they share segment writes. Receipts come in input order."""
     by_group: dict[tuple[str, str], list[tuple[int, _Pending]]] = defaultdict(list)
     for n, (r, f) in enumerate(reqs):
-        by_group[(r.tenant, r.retention_class.value)].append((n, _Pending(r, record_fields(f), None)))
+        # every record is validated and committed before the first write
+        by_group[(r.tenant, r.retention_class.value)].append((n, _prepare(r, f, None)))
     out: list[Receipt | None] = [None] * len(reqs)
     step = ctx.settings.segment_max_records
     for group in by_group.values():
