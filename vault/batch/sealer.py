@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
 from vault.context import VaultContext
+from vault.evidence.canonical import canonical_known
 from vault.index.db import seal_lock
 from vault.index.models import Batch, Item
 from vault.storage.s3 import Lock
@@ -90,6 +91,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
         name: ctx.store.put(prefix + name, data, lock).version_id
         for name, data in (
             ("batch.json", manifest),
+            ("leaves.json", canonical_known({"leaves": [leaf.hex() for leaf in tree.levels[0]]})),
             ("seal.p7s", seal),
             ("timestamp.tsr", token.tsr),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from vault.evidence.kinds import (
     retention_class,
 )
 from vault.evidence.manifest import StoragePin, item_manifest, leaf_of
+from vault.evidence.receipt import Receipt
 from vault.index.models import Tenant
 from vault.retention.rules import initial_retain_until
 from vault.storage.s3 import Lock
@@ -115,6 +118,44 @@ def finish_manifest(
     )
     evidence = canonical_known(manifest)  # names validated at intake; values built here
     return evidence, leaf_of(evidence)
+
+
+MANIFESTS_TYPE = "vault-manifests/1"
+
+
+def store_manifests(
+    ctx: VaultContext, object_key: str, lock: Lock, receipts: list[Receipt], meta_sealed: dict[str, bytes] | None = None
+) -> str:
+    """Write the items' evidence.json, receipt and sealed meta next to their bytes, WORM.
+
+    The index is the fast path, not the only copy: if it is lost, every manifest, receipt
+    and inclusion path can be read back from object storage (the wrapped data keys cannot
+    be WORM, crypto-shredding must stay possible: back the index up).
+    """
+    body = {
+        "type": MANIFESTS_TYPE,
+        "object": object_key,
+        "receipt": {
+            "body": base64.b64encode(receipts[0].body).decode(),
+            "seal": base64.b64encode(receipts[0].seal).decode(),
+        },
+        "items": [
+            {
+                "id": r.item_id,
+                "evidence": json.loads(r.evidence),  # JCS bytes are recovered by canonicalising again
+                "path": [[h.hex() for h in level] for level in r.path],
+                **(
+                    {"meta_sealed": base64.b64encode(meta_sealed[r.item_id]).decode()}
+                    if meta_sealed and r.item_id in meta_sealed
+                    else {}
+                ),
+            }
+            for r in receipts
+        ],
+    }
+    return ctx.store.put(
+        object_key + ".manifest.json", canonical_known(body), lock, content_type="application/json"
+    ).version_id
 
 
 def fault_point(name: str) -> None:

@@ -22,7 +22,7 @@ from vault.evidence.ids import new_item_id
 from vault.evidence.manifest import StoragePin
 from vault.evidence.receipt import Receipt, sign_receipts
 from vault.index.models import Item
-from vault.ingest.common import DepositRequest, fault_point, finish_manifest, retention_for
+from vault.ingest.common import DepositRequest, fault_point, finish_manifest, retention_for, store_manifests
 from vault.privacy.commitments import commit_fields
 from vault.storage.s3 import StoredObject
 
@@ -178,6 +178,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     [receipt] = sign_receipts(
         ctx.sealer, tenant=req.tenant, received_at=received_at, storage=storage, items=[(item_id, evidence, leaf)]
     )
+    store_manifests(ctx, object_key, lock, [receipt], {item_id: meta_sealed})
     with ctx.sessions() as s:  # (3) durable: acknowledge
         item = s.query(Item).filter_by(id=item_id).one()
         item.state = "stored"

@@ -33,7 +33,14 @@ from vault.evidence.ids import new_item_id, new_segment_id
 from vault.evidence.manifest import StoragePin
 from vault.evidence.receipt import Receipt, sign_receipts
 from vault.index.models import Item, Segment
-from vault.ingest.common import DepositRequest, check_fields, fault_point, finish_manifest, retention_for
+from vault.ingest.common import (
+    DepositRequest,
+    check_fields,
+    fault_point,
+    finish_manifest,
+    retention_for,
+    store_manifests,
+)
 from vault.privacy.commitments import commit_fields
 from vault.storage.s3 import Lock
 
@@ -153,6 +160,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     receipts = sign_receipts(ctx.sealer, tenant=req0.tenant, received_at=received_at, storage=storage, items=manifests)
     for row, receipt in zip(rows, receipts, strict=True):
         row["receipt"] = receipt.encoded()
+    store_manifests(ctx, object_key, lock, receipts)
     with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
         s.execute(update(Segment).where(Segment.id == segment_id).values(version_id=stored.version_id))
         s.execute(insert(cast(Table, Item.__table__)), rows)  # Core executemany: no ORM bookkeeping per row
