@@ -182,3 +182,16 @@ def test_proofs_can_be_rebuilt_from_object_storage_alone(ctx: VaultContext) -> N
                    **stored["receipt"]}  # fmt: skip
         assert verify_receipt(receipt, ctx.seal_roots)["id"] == item_id
         assert ("meta_sealed" in entry) == (item_id == file_id)
+
+
+def test_evidence_received_after_its_timestamp_is_flagged(ctx: VaultContext) -> None:
+    import datetime as dt
+
+    from vault.clock import FixedClock
+
+    ctx.clock = FixedClock(dt.datetime.now(dt.UTC) + dt.timedelta(days=400))  # a vault clock far ahead
+    item_id = _deposit(ctx, b"from the future")
+    seal_pending(ctx)  # the real TSA stamps it today
+    report = verify_item(ctx, item_id)
+    assert not report.valid
+    assert "times inconsistent" in _failed(report)["timeline"]

@@ -21,7 +21,9 @@ from vault.verify.online import load_item, verify_item
 
 def _segment_objects(ctx: VaultContext) -> int:
     r = ctx.store.client.list_object_versions(Bucket=ctx.store.bucket, Prefix="t/")
-    return len([v for v in r.get("Versions", []) if "/segments/" in v["Key"] and not v["Key"].endswith(".manifest.json")])
+    return len(
+        [v for v in r.get("Versions", []) if "/segments/" in v["Key"] and not v["Key"].endswith(".manifest.json")]
+    )
 
 
 def test_one_call_with_many_records_is_one_put(ctx: VaultContext) -> None:

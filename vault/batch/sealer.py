@@ -20,6 +20,7 @@ from vault.context import VaultContext
 from vault.evidence.canonical import canonical_known
 from vault.index.db import seal_lock
 from vault.index.models import Batch, Item
+from vault.retention.rules import MAX_PROOF_YEARS, add_months
 from vault.storage.s3 import Lock
 from vault.timestamp.client import stamp
 from vault.tree.hashtree import build_tree
@@ -71,7 +72,9 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
     seq = head.seq + 1 if head else 1
     tree = build_tree([bytes.fromhex(previous_root), *(r.leaf for r in rows)])
     now = ctx.now()
-    retain_until = max(r.retain_until for r in rows)
+    # Batch objects hold only hashes, and every later batch's proof runs through them: they
+    # outlive any item they cover, for the longest proof period a contract may ask for.
+    retain_until = max(max(r.retain_until for r in rows), add_months(now, 12 * MAX_PROOF_YEARS))
     manifest = batch_manifest(
         seq=seq,
         created_at=now,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
 
+from vault.clock import clock_from_env
 from vault.config import EMBEDDED, Settings
 from vault.context import VaultContext
 from vault.errors import ConfigError
@@ -87,7 +88,12 @@ def run_up(
             state["s3_endpoint"] = seaweed.s3_endpoint
             state["filer_url"] = seaweed.filer_url
             log.info("SeaweedFS S3 on %s", seaweed.s3_endpoint)
-        responder = TimeStampResponder(load_cert(settings.tsa_cert), load_private_key(settings.tsa_key))  # type: ignore[arg-type]
+        # the built-in TSA shares the vault's clock, so a clock set for a drill stays consistent
+        responder = TimeStampResponder(
+            load_cert(settings.tsa_cert),
+            load_private_key(settings.tsa_key),  # type: ignore[arg-type]
+            clock=clock_from_env().now,
+        )
         try:
             tsa_server = TSAServer(responder, host=host, port=port).start()
         except OSError as e:

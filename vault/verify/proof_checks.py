@@ -4,12 +4,15 @@
 2. ``evidence_leaf``   SHA-256 of evidence.json is the leaf of the item's path
 3. ``path_to_root``    the reduced hash tree leads to the batch root (RFC 4998 5.3)
 4. ``seal``            the CMS seal over batch.json verifies and chains to the seal CA
+   (its certificate valid when the root was timestamped)
 5. ``timestamp``       the RFC 3161 token is over the root, by a trusted TSA
-6. ``chain_link``      the batch tree's first leaf is the previous batch's root
+6. ``timeline``        the item was received and the batch made before the token's genTime
+7. ``chain_link``      the batch tree's first leaf is the previous batch's root
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
@@ -19,8 +22,9 @@ from cryptography import x509
 
 from vault.batch.manifest import parse_path
 from vault.errors import InputError, SealError, TimestampError
+from vault.evidence.manifest import parse_iso
 from vault.seal.cms import verify_detached
-from vault.timestamp.client import verify_token
+from vault.timestamp.client import Token, verify_token
 from vault.tree.hashtree import root_from_path
 from vault.verify.report import Report
 
@@ -51,6 +55,32 @@ def check_payload(report: Report, chunks: Iterable[bytes], evidence: dict[str, A
     if size != want.get("size"):
         return report.add("payload_digest", False, f"size mismatch: expected {want.get('size')}, found {size}")
     return report.add("payload_digest", True, f"sha256 {sha256.hexdigest()} and sha3-256 match ({size} bytes)")
+
+
+#: clocks of the vault and of a TSA may differ this much before times are called inconsistent
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
+
+
+def _check_timeline(report: Report, evidence_bytes: bytes, batch: dict[str, Any], gen_time: dt.datetime) -> None:
+    """The item was received, and the batch made, before the TSA saw the root."""
+    try:
+        received = parse_iso(str(json.loads(evidence_bytes)["received_at"]))
+        created = parse_iso(str(batch["created_at"]))
+    except (ValueError, KeyError, TypeError) as e:
+        report.add("timeline", False, f"times unreadable: {e}")
+        return
+    late = [
+        f"{what} {at.isoformat()}"
+        for what, at in (("received_at", received), ("batch created_at", created))
+        if at > gen_time + CLOCK_TOLERANCE
+    ]
+    report.add(
+        "timeline",
+        not late,
+        f"received {received.isoformat()}, batch {created.isoformat()}, timestamped {gen_time.isoformat()}"
+        if not late
+        else "times inconsistent: " + ", ".join(late) + f" are after the token's genTime {gen_time.isoformat()}",
+    )
 
 
 def check_batch_proof(
@@ -96,21 +126,25 @@ def check_batch_proof(
             if computed == root_hex
             else f"path leads to {computed}, batch root is {root_hex}",
         )
+    token: Token | None = None
+    token_error = ""
     try:
-        info = verify_detached(seal, batch_bytes, seal_roots)
+        token = verify_token(tsr, bytes.fromhex(root_hex), list(tsa_roots), tsa_cert=tsa_cert)
+    except (TimestampError, ValueError) as e:
+        token_error = str(e)
+    try:
+        # the sealing certificate must have been valid when the root was timestamped, not
+        # merely at the signing time the signer wrote into its own seal
+        info = verify_detached(seal, batch_bytes, seal_roots, at=token.gen_time if token else None)
         report.add("seal", True, f"sealed by {info.signer} at {info.signing_time}")
     except SealError as e:
         report.add("seal", False, f"seal invalid: {e}")
-    try:
-        tok = verify_token(tsr, bytes.fromhex(root_hex), list(tsa_roots), tsa_cert=tsa_cert)
-        report.add(
-            "timestamp",
-            True,
-            f"root timestamped at {tok.gen_time.isoformat()} (serial {tok.serial})",
-        )
-        report.info["timestamp"] = tok.gen_time.isoformat()
-    except (TimestampError, ValueError) as e:
-        report.add("timestamp", False, f"token invalid: {e}")
+    if token is None:
+        report.add("timestamp", False, f"token invalid: {token_error}")
+    else:
+        report.add("timestamp", True, f"root timestamped at {token.gen_time.isoformat()} (serial {token.serial})")
+        report.info["timestamp"] = token.gen_time.isoformat()
+        _check_timeline(report, evidence_bytes, batch, token.gen_time)
     try:
         chain_leaf, chain_path = parse_path(batch.get("chain_path"))
         prev = str(batch.get("previous_root", ""))
