@@ -158,3 +158,15 @@ def test_one_callers_bad_record_does_not_fail_another_caller(ctx: VaultContext) 
         assert good[0].result(timeout=30).item_id
     finally:
         packer.close()
+
+
+def test_segments_are_cut_by_size_too(ctx: VaultContext) -> None:
+    from dataclasses import replace
+
+    ctx.settings = replace(ctx.settings, segment_max_bytes=64 * 1024)
+    req = validate(tenant="acme", session="s", kind="connection_metadata")
+    receipts = deposit_records(ctx, [(req, {"blob": "x" * 4000, "n": i}) for i in range(40)])
+    assert len(receipts) == 40
+    with ctx.sessions() as s:
+        sizes = s.scalars(select(Segment.size)).all()
+    assert len(sizes) >= 3 and max(sizes) <= 64 * 1024 + 8 * 1024

@@ -65,7 +65,9 @@ def test_tsa_down_keeps_items_pending_then_seals_them_all(ctx: VaultContext) -> 
     batcher = Batcher(ctx, tick=0.05)
     batcher.start()
     try:
-        time.sleep(0.5)
+        deadline = time.time() + 20
+        while not batcher.last_error and time.time() < deadline:
+            time.sleep(0.05)
         assert batcher.last_error and "no TSA" in batcher.last_error
         assert _states(ctx) == {"stored": 7}
         ctx.tsas = real

@@ -213,6 +213,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("default_proof_years must be between 15 and 99", detail=str(s.default_proof_years))
     if s.part_size < 5 * MiB:
         raise ConfigError("part_size must be at least 5 MiB (S3 multipart minimum)", detail=str(s.part_size))
+    if not 1 <= s.operational_months <= 120:
+        raise ConfigError("operational_months must be between 1 and 120", detail=str(s.operational_months))
+    if s.segment_max_records < 1 or s.segment_max_bytes < 64 * 1024 or s.upload_concurrency < 1:
+        raise ConfigError("segment_max_records >= 1, segment_max_bytes >= 64 KiB and upload_concurrency >= 1")
     if s.batch_max_items < 1 or s.batch_max_seconds <= 0:
         raise ConfigError("batch_max_items must be >= 1 and batch_max_seconds > 0")
 

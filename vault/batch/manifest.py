@@ -36,7 +36,14 @@ def parse_path(obj: Any) -> tuple[bytes, ReducedHashTree]:
     try:
         if obj.get("hash_algorithm") != "sha256":
             raise ValueError(f"unsupported hash algorithm {obj.get('hash_algorithm')!r}")
-        return bytes.fromhex(obj["leaf"]), [[bytes.fromhex(h) for h in level] for level in obj["reduced_hash_tree"]]
+        leaf = bytes.fromhex(obj["leaf"])
+        levels = [[bytes.fromhex(h) for h in level] for level in obj["reduced_hash_tree"]]
+        # the only shapes build_tree produces: [item, sibling] or [item] first, then one sibling per level
+        if not levels or not 1 <= len(levels[0]) <= 2 or any(len(level) != 1 for level in levels[1:]):
+            raise ValueError("reduced hash tree has a shape this vault never produces")
+        if any(len(h) != 32 for level in levels for h in level) or len(leaf) != 32:
+            raise ValueError("hash values must be 32 bytes (SHA-256)")
+        return leaf, levels
     except (AttributeError, KeyError, TypeError, ValueError) as e:
         raise InputError("malformed path", detail=str(e)) from e
 

@@ -85,11 +85,13 @@ def seal_lock(engine: Engine, lock_dir: Path) -> Iterator[None]:
     """
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(7348105)"))
+            # one lock per schema: two vaults in one database do not block each other
+            key = conn.execute(text("SELECT hashtext('vault-seal:' || current_schema())")).scalar_one()
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(7348105)"))
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
         return
     lock_dir.mkdir(parents=True, exist_ok=True)

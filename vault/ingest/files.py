@@ -10,6 +10,7 @@ sealed manifest, committed; only then is the deposit acknowledged. A crash anywh
 from __future__ import annotations
 
 import hashlib
+import queue
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -29,36 +30,26 @@ from vault.storage.s3 import StoredObject
 
 class _Hasher:
     """SHA-256 inline, SHA3-256 on its own thread: hashlib releases the GIL on large updates,
-    so the slower SHA3 runs beside encryption and upload instead of after them."""
+    so the slower SHA3 runs beside encryption and upload instead of after them. The queue is
+    bounded, so a slow SHA3 holds the reader back instead of buffering the payload."""
 
     def __init__(self) -> None:
         self.sha256 = hashlib.sha256()
         self.sha3 = hashlib.sha3_256()
-        self._q: list[bytes | None] = []
-        self._cv = threading.Condition()
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._t = threading.Thread(target=self._run, daemon=True, name="sha3")
         self._t.start()
 
     def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._q:
-                    self._cv.wait()
-                data = self._q.pop(0)
-            if data is None:
-                return
+        while (data := self._q.get()) is not None:
             self.sha3.update(data)
 
     def update(self, data: bytes) -> None:
         self.sha256.update(data)
-        with self._cv:
-            self._q.append(data)
-            self._cv.notify()
+        self._q.put(data)
 
     def finish(self) -> tuple[str, str]:
-        with self._cv:
-            self._q.append(None)
-            self._cv.notify()
+        self._q.put(None)
         self._t.join()
         return self.sha256.hexdigest(), self.sha3.hexdigest()
 

@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,7 +26,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, update
 
 from vault.context import VaultContext
-from vault.envelope.stream import SCHEME, encrypt_bytes
+from vault.envelope.stream import HEADER_LEN, SCHEME, TAG_LEN, encrypt_bytes
 from vault.errors import InputError, VaultError
 from vault.evidence.canonical import canonical_known
 from vault.evidence.ids import new_item_id, new_segment_id
@@ -225,8 +225,8 @@ class RecordPacker:
             for p in batch:
                 groups[(p.req.tenant, p.req.retention_class.value)].append(p)
             for group in groups.values():
-                for i in range(0, len(group), s.segment_max_records):
-                    self._flush(group[i : i + s.segment_max_records])
+                for part in split_segments(group, s.segment_max_records, s.segment_max_bytes):
+                    self._flush(part)
 
     def _flush(self, group: list[_Pending]) -> None:
         try:
@@ -243,17 +243,34 @@ class RecordPacker:
                 p.future.set_result(r)
 
 
+def split_segments(group: list[_Pending], max_records: int, max_bytes: int) -> Iterator[list[_Pending]]:
+    """Cut a group into segments of at most ``max_records`` records and about ``max_bytes``."""
+    current: list[_Pending] = []
+    size = 0
+    for p in group:
+        n = len(p.plaintext) + HEADER_LEN + TAG_LEN
+        if current and (len(current) >= max_records or size + n > max_bytes):
+            yield current
+            current, size = [], 0
+        current.append(p)
+        size += n
+    if current:
+        yield current
+
+
 def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
     """One call carrying many records: they share segment writes. Receipts come in input order."""
-    by_group: dict[tuple[str, str], list[tuple[int, _Pending]]] = defaultdict(list)
+    by_group: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
+    order: dict[int, int] = {}
     for n, (r, f) in enumerate(reqs):
         # every record is validated and committed before the first write
-        by_group[(r.tenant, r.retention_class.value)].append((n, _prepare(r, f, None)))
+        p = _prepare(r, f, None)
+        order[id(p)] = n
+        by_group[(r.tenant, r.retention_class.value)].append(p)
     out: list[Receipt | None] = [None] * len(reqs)
-    step = ctx.settings.segment_max_records
+    s = ctx.settings
     for group in by_group.values():
-        for i in range(0, len(group), step):
-            chunk = group[i : i + step]
-            for (n, _p), receipt in zip(chunk, write_segment(ctx, [p for _n, p in chunk]), strict=True):
-                out[n] = receipt
+        for part in split_segments(group, s.segment_max_records, s.segment_max_bytes):
+            for p, receipt in zip(part, write_segment(ctx, part), strict=True):
+                out[order[id(p)]] = receipt
     return [r for r in out if r is not None]

@@ -20,7 +20,7 @@ class PayloadRead:
     item: Item
     _sha: hashlib._Hash = field(default_factory=hashlib.sha256)
 
-    def _ciphertext(self) -> Iterator[bytes]:
+    def ciphertext(self) -> Iterator[bytes]:
         it = self.item
         assert it.version_id is not None
         if it.segment_id is not None:
@@ -36,7 +36,7 @@ class PayloadRead:
         row, dek = self.ctx.key_by_id(self.item.subject_key_id)
         if dek is None:
             raise KeyError_("the subject's key was destroyed", detail=f"erased at {row.destroyed_at}")
-        return decrypt_stream(dek, self.item.id.encode(), self._ciphertext())
+        return decrypt_stream(dek, self.item.id.encode(), self.ciphertext())
 
     @property
     def ciphertext_sha256(self) -> str:

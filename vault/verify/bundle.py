@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from vault.errors import ConfigError, InputError
+from vault.evidence.manifest import MANIFEST_TYPE
 from vault.keys.pki import load_cert, load_certs
 from vault.privacy.commitments import check_disclosure
 from vault.verify.proof_checks import check_batch_proof, check_payload, load_json
@@ -55,6 +56,8 @@ def verify_bundle(folder: Path, *, seal_ca: Path | None = None, tsa_ca: Path | N
     report.add("bundle_files", True, "all files present")
     try:
         evidence = load_json(evidence_bytes, "evidence.json")
+        if evidence.get("type") != MANIFEST_TYPE:
+            raise InputError(f"evidence.json is not a {MANIFEST_TYPE} manifest", detail=str(evidence.get("type")))
     except InputError as e:
         report.add("evidence_manifest", False, str(e))
         return report

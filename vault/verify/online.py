@@ -47,6 +47,25 @@ def _batch_objects(ctx: VaultContext, batch: Batch) -> dict[str, bytes] | str:
     return out
 
 
+def _check_ciphertext_only(ctx: VaultContext, item: Item, sealed: str, report: Report) -> None:
+    """Without a usable key the stored bytes can still be compared with their sealed digest."""
+    reader = PayloadRead(ctx, item)
+    try:
+        for _ in reader.ciphertext():
+            pass
+    except (NotFound, StorageError) as e:
+        report.add("object_version", False, f"object missing: {e}")
+        return
+    ok = reader.ciphertext_sha256 == sealed
+    report.add(
+        "stored_bytes",
+        ok,
+        "stored ciphertext matches its sealed digest"
+        if ok
+        else f"digest mismatch: stored ciphertext {reader.ciphertext_sha256}, sealed {sealed}",
+    )
+
+
 def verify_item(ctx: VaultContext, item_id: str) -> Report:
     item, batch = load_item(ctx, item_id)
     report = Report(item_id)
@@ -77,9 +96,13 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
         report.add("object_version", False, f"object missing: {e}")
     except KeyError_ as e:  # includes DecryptionError
         report.add("decrypt", False, str(e))
+        _check_ciphertext_only(ctx, item, pin["ciphertext_sha256"], report)
     except StorageError as e:
         report.add("object_version", False, f"object unreadable: {e}")
 
+    if batch is None and item.state == "sealed":
+        report.add("batch_objects", False, f"chain broken: item is sealed in batch {item.batch_seq}, which is missing")
+        return report
     if batch is None:
         report.pending = True
         report.add("sealed", True, "deposited and durable; not yet sealed (run `vault seal`)")

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 
-from vault.batch.manifest import parse_path
+from vault.batch.manifest import BATCH_TYPE, parse_path
 from vault.errors import InputError, SealError, TimestampError
 from vault.evidence.manifest import parse_iso
 from vault.seal.cms import verify_detached
@@ -98,6 +98,8 @@ def check_batch_proof(
     """Checks 2-6; returns the parsed batch manifest (empty if unreadable)."""
     try:
         batch = load_json(batch_bytes, "batch.json")
+        if batch.get("type") != BATCH_TYPE or batch.get("hash_algorithm") != "sha256":
+            raise InputError(f"batch.json is not a {BATCH_TYPE} manifest over sha256", detail=str(batch.get("type")))
     except InputError as e:
         report.add("batch_manifest", False, str(e))
         return {}
