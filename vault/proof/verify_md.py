@@ -35,7 +35,8 @@ def verify_md(evidence: dict[str, Any], batch: dict[str, Any], path: dict[str, A
 
 This folder proves that `payload` is the item `{evidence["id"]}` deposited by tenant
 `{evidence["tenant"]}` at {evidence["received_at"]}, sealed by the provider and timestamped by a
-time-stamping authority. Everything below needs only `openssl` and a POSIX shell. The full
+time-stamping authority. Everything below needs only `openssl` and `bash` (step 3 uses
+bash's `printf '%b'` with `\\x` escapes). The full
 guide, with the meaning of every field, is `docs/verification.md` of the vault's source.
 
 ## 0. Trust anchors

@@ -78,6 +78,7 @@ def verify_bundle(folder: Path, *, seal_ca: Path | None = None, tsa_ca: Path | N
         if seal_ca and tsa_ca
         else "taken from the folder (compare with published fingerprints, or pin with --seal-ca/--tsa-ca)"
     )
+    report.info["anchors"] = "pinned" if seal_ca and tsa_ca else "folder"
     report.add(
         "trust_anchors",
         True,
