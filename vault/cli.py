@@ -311,7 +311,7 @@ def _print_report(report: Any, json_out: bool) -> None:
     for c in report.checks:
         t.add_row(c.name, "[green]ok[/green]" if c.ok else "[red]FAILED[/red]", c.detail)
     out.print(t)
-    if report.info.get("anchors") == "folder":
+    if report.info.get("anchors") in ("folder", "partly pinned"):
         err.print(
             "[yellow]note:[/yellow] the trust anchors came from the folder itself; compare their fingerprints "
             "with the ones the provider and the TSA publish, or pin them with --seal-ca and --tsa-ca"

@@ -54,8 +54,6 @@ def batch_manifest(
     created_at: dt.datetime,
     tree: HashTree,
     previous_root: str,
-    first_item: str,
-    last_item: str,
     retain_until: dt.datetime,
 ) -> bytes:
     """Canonical bytes of ``batch.json`` (the exact bytes the seal signs)."""
@@ -72,7 +70,7 @@ def batch_manifest(
             "previous_root": previous_root,
             "leaf_count": tree.size,
             "chain_path": path_json(tree.levels[0][0], tree.path(0), 0),
-            "items": {"first": first_item, "last": last_item, "count": tree.size - 1},
+            "items": tree.size - 1,  # a count only: batches mix tenants, ids would leak across them
             "retain_until": iso(retain_until),
         }
     )

@@ -21,6 +21,7 @@ from vault.evidence.canonical import canonical_known
 from vault.index.db import seal_lock
 from vault.index.models import Batch, Item
 from vault.retention.rules import MAX_PROOF_YEARS, add_months
+from vault.seal.cms import verify_detached
 from vault.storage.s3 import Lock
 from vault.timestamp.client import stamp
 from vault.tree.hashtree import build_tree
@@ -80,11 +81,10 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
         created_at=now,
         tree=tree,
         previous_root=previous_root,
-        first_item=rows[0].id,
-        last_item=rows[-1].id,
         retain_until=retain_until,
     )
     seal = ctx.sealer.seal(manifest)
+    verify_detached(seal, manifest, ctx.seal_roots)  # never write a batch its own verifier would refuse
     token = stamp(ctx.tsas, tree.root)  # raises TSAUnavailable: nothing written, items stay pending
 
     root = tree.root.hex()

@@ -84,6 +84,7 @@ class Segment(Base):
     retention_class: Mapped[str] = mapped_column(String(32))
     object_key: Mapped[str] = mapped_column(String(512))
     version_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))  # writing, stored, orphaned (as items)
     size: Mapped[int] = mapped_column(BigInteger)
     records: Mapped[int] = mapped_column(Integer)
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -87,6 +87,8 @@ def retention_for(ctx: VaultContext, tenant: Tenant, cls: RetentionClass, receiv
         operational_months=ctx.settings.operational_months,
         service_ended_on=tenant.service_ended_on,
     )
+    if until.microsecond:  # object stores keep whole seconds: round up, never down
+        until = until.replace(microsecond=0) + dt.timedelta(seconds=1)
     return Lock(ctx.settings.lock_mode, until)
 
 

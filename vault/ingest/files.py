@@ -13,11 +13,13 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy import CursorResult, update
 
 from vault.context import VaultContext
 from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
-from vault.errors import InputError
+from vault.errors import InputError, VaultError
 from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
 from vault.evidence.manifest import StoragePin
@@ -125,17 +127,21 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     size = [0]
     try:
         parts = _parts(_ciphertext(src, enc, hasher, size), ctx.settings.part_size)
-        first = next(parts)
-        second = next(parts, None)
-        if second is None and len(first) <= ctx.settings.multipart_threshold:
-            stored: StoredObject = ctx.store.put(object_key, first, lock)
+        # hold back up to multipart_threshold bytes: a payload that fits goes in one PUT
+        head: list[bytes] = []
+        held = 0
+        for part in parts:
+            head.append(part)
+            held += len(part)
+            if held > ctx.settings.multipart_threshold:
+                break
+        if held <= ctx.settings.multipart_threshold:
+            stored: StoredObject = ctx.store.put(object_key, b"".join(head), lock)
         else:
 
             def all_parts() -> Iterator[bytes]:
-                yield first
-                if second is not None:
-                    yield second
-                    yield from parts
+                yield from head
+                yield from parts
 
             stored = ctx.store.put_multipart(object_key, all_parts(), lock, concurrency=ctx.settings.upload_concurrency)
     finally:
@@ -171,16 +177,26 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     )
     store_manifests(ctx, object_key, lock, [receipt], {item_id: meta_sealed})
     with ctx.sessions() as s:  # (3) durable: acknowledge
-        item = s.query(Item).filter_by(id=item_id).one()
-        item.state = "stored"
-        item.size = size[0]
-        item.sha256 = sha256
-        item.version_id = stored.version_id
-        item.offset = 0
-        item.length = stored.size
-        item.evidence = evidence
-        item.leaf = leaf
-        item.meta_sealed = meta_sealed
-        item.receipt = receipt.encoded()
+        done = s.execute(
+            update(Item)
+            .where(Item.id == item_id, Item.state == "writing")
+            .values(
+                state="stored",
+                size=size[0],
+                sha256=sha256,
+                version_id=stored.version_id,
+                offset=0,
+                length=stored.size,
+                evidence=evidence,
+                leaf=leaf,
+                meta_sealed=meta_sealed,
+                receipt=receipt.encoded(),
+            )
+        )
+        if (
+            cast(CursorResult[Any], done).rowcount != 1
+        ):  # recovery gave this deposit up meanwhile: it is not acknowledged
+            s.rollback()
+            raise VaultError("deposit abandoned", detail=f"item {item_id} was marked orphaned; retry")
         s.commit()
     return receipt

@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import CursorResult, Table, insert, update
 
 from vault.context import VaultContext
 from vault.envelope.stream import HEADER_LEN, SCHEME, TAG_LEN, encrypt_bytes
@@ -97,6 +97,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
                 retention_class=req0.retention_class.value,
                 object_key=object_key,
                 version_id=None,
+                state="writing",
                 size=offset,
                 records=len(group),
                 retain_until=lock.retain_until,
@@ -162,7 +163,13 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
         row["receipt"] = receipt.encoded()
     store_manifests(ctx, object_key, lock, receipts)
     with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
-        s.execute(update(Segment).where(Segment.id == segment_id).values(version_id=stored.version_id))
+        done = s.execute(
+            update(Segment)
+            .where(Segment.id == segment_id, Segment.state == "writing")
+            .values(version_id=stored.version_id, state="stored")
+        )
+        if cast(CursorResult[Any], done).rowcount != 1:  # recovery gave this write up meanwhile: it is not acknowledged
+            raise VaultError("deposit abandoned", detail=f"segment {segment_id} was marked orphaned; retry")
         s.execute(insert(cast(Table, Item.__table__)), rows)  # Core executemany: no ORM bookkeeping per row
         s.commit()
     return receipts

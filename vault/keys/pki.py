@@ -207,7 +207,7 @@ def load_private_key(path: Path) -> PrivateKeyTypes:
         raise KeyError_("not a usable PEM private key", detail=f"{path}: {e}") from e
 
 
-def generate_dev_pki(directory: Path) -> DevPKI:
+def generate_dev_pki(directory: Path, *, seal: bool = True, tsa: bool = True) -> DevPKI:
     """Create the development PKI under ``directory`` unless it is already there (idempotent)."""
     pki = DevPKI(
         seal_ca=CertPair(directory / "seal-ca.pem", directory / "seal-ca.key"),
@@ -226,6 +226,8 @@ def generate_dev_pki(directory: Path) -> DevPKI:
             new_rsa_key,
         ),
     ):
+        if not (seal if ca is pki.seal_ca else tsa):
+            continue
         present = [p for p in (ca.cert, ca.key, leaf.cert, leaf.key) if p.exists()]
         if len(present) == 4:
             continue

@@ -34,8 +34,11 @@ def init_home(home: Path) -> InitResult:
         d.mkdir(parents=True, exist_ok=True)
     settings.keys_dir.chmod(0o700)
     # Development keys only where the configuration points into our own keys folder.
-    if settings.seal_cert.parent == settings.keys_dir or settings.tsa_cert.parent == settings.keys_dir:
-        generate_dev_pki(settings.keys_dir)
+    generate_dev_pki(
+        settings.keys_dir,
+        seal=settings.seal_cert.parent == settings.keys_dir,
+        tsa=settings.tsa_cert.parent == settings.keys_dir,
+    )
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)

@@ -30,8 +30,8 @@ def recover_intents(ctx: VaultContext, *, older_than: dt.timedelta = dt.timedelt
         for it in s.scalars(select(Item).where(Item.state == "writing", Item.received_at <= cutoff)):
             it.state = "orphaned"
             items.append(it.id)
-        for seg in s.scalars(select(Segment).where(Segment.version_id.is_(None), Segment.created_at <= cutoff)):
-            seg.version_id = "orphaned"
+        for seg in s.scalars(select(Segment).where(Segment.state == "writing", Segment.created_at <= cutoff)):
+            seg.state = "orphaned"
             segments.append(seg.id)
         s.commit()
     return Recovered(items, segments)

@@ -102,7 +102,11 @@ class ObjectStore:
             if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise _err("head_bucket", e) from e
             try:
-                self.client.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+                region = self.client.meta.region_name
+                extra: dict[str, Any] = {}
+                if region and region != "us-east-1":  # AWS needs the location outside us-east-1
+                    extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
+                self.client.create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True, **extra)
             except ClientError as e2:
                 if e2.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",):
                     raise _err("create_bucket", e2) from e2

@@ -73,16 +73,14 @@ def verify_bundle(folder: Path, *, seal_ca: Path | None = None, tsa_ca: Path | N
     except ConfigError as e:
         report.add("trust_anchors", False, str(e))
         return report
-    pinned = (
-        "pinned"
-        if seal_ca and tsa_ca
-        else "taken from the folder (compare with published fingerprints, or pin with --seal-ca/--tsa-ca)"
-    )
-    report.info["anchors"] = "pinned" if seal_ca and tsa_ca else "folder"
+    seal_src = "pinned" if seal_ca else "from the folder"
+    tsa_src = "pinned" if tsa_ca else "from the folder"
+    report.info["anchors"] = "pinned" if seal_ca and tsa_ca else "partly pinned" if seal_ca or tsa_ca else "folder"
+    hint = "" if seal_ca and tsa_ca else " (compare with published fingerprints, or pin with --seal-ca/--tsa-ca)"
     report.add(
         "trust_anchors",
         True,
-        f"{pinned}: seal CA {_fingerprints(seal_roots)}; TSA CA {_fingerprints(tsa_roots)}",
+        f"seal CA {seal_src}: {_fingerprints(seal_roots)}; TSA CA {tsa_src}: {_fingerprints(tsa_roots)}{hint}",
     )
     check_payload(report, _chunks(folder / "payload"), evidence)  # type: ignore[arg-type]
     check_batch_proof(

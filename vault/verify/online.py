@@ -138,10 +138,18 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
     elif prev is None:
         report.add("chain", False, f"chain broken: batch {batch.seq - 1} is missing from the index")
     else:
-        ok = manifest.get("previous_root") == prev.root
-        report.add(
-            "chain",
-            ok,
-            f"follows batch {prev.seq}" if ok else f"chain broken: batch {prev.seq} root is {prev.root}",
-        )
+        # compare with the previous batch as stored WORM, not as the index remembers it
+        prev_objects = _batch_objects(ctx, prev)
+        if isinstance(prev_objects, str):
+            report.add("chain", False, f"chain broken: {prev_objects}")
+        else:
+            prev_root = json.loads(prev_objects["batch.json"]).get("root")
+            ok = manifest.get("previous_root") == prev_root
+            report.add(
+                "chain",
+                ok,
+                f"follows batch {prev.seq} (root {prev_root})"
+                if ok
+                else f"chain broken: batch {prev.seq} root is {prev_root}, not {manifest.get('previous_root')}",
+            )
     return report

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-23 14:11:56.972852
+Revises: (none)
+Create Date: 2026-11-23 14:19:46.836186
 """
 
 import sqlalchemy as sa
@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("retention_class", sa.String(length=32), nullable=False),
         sa.Column("object_key", sa.String(length=512), nullable=False),
         sa.Column("version_id", sa.String(length=256), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("retain_until", sa.DateTime(), nullable=False),
