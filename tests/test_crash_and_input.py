@@ -130,3 +130,31 @@ def test_cli_odd_input_never_gives_a_traceback(settings: Settings, ctx: VaultCon
     r = run_cli(settings, "recover", "--older-than", "nan")
     assert r.returncode == 2 and b"Traceback" not in r.stderr
     assert _objects(ctx) == []
+
+
+def test_a_deposit_given_up_by_recovery_is_never_acknowledged(ctx: VaultContext) -> None:
+    """Recovery may run while a slow upload is still going: the late deposit must fail, not
+    turn its orphaned intent back into acknowledged evidence."""
+    from datetime import timedelta
+
+    from vault.errors import VaultError
+
+    real_put = ctx.store.put
+
+    def slow_put(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_put(*args, **kwargs)
+        recover_intents(ctx, older_than=timedelta(0))  # an operator's `vault recover --older-than 0`
+        return result
+
+    ctx.store.put = slow_put  # type: ignore[method-assign]
+    with pytest.raises(VaultError, match="abandoned"):
+        deposit_stream(ctx, io.BytesIO(b"late"), validate(tenant="acme", session="s", kind="session_log"))
+    req = validate(tenant="acme", session="s", kind="connection_metadata")
+    with pytest.raises(VaultError, match="abandoned"):
+        deposit_records(ctx, [(req, {"ip": "192.0.2.1"})])
+    ctx.store.put = real_put  # type: ignore[method-assign]
+    with ctx.sessions() as s:
+        states = dict(s.execute(select(Item.state, func.count()).group_by(Item.state)).all())  # type: ignore[arg-type]
+        segs = s.scalars(select(Segment.state)).all()
+    assert states == {"orphaned": 1} and segs == ["orphaned"]
+    assert seal_pending(ctx) == []
