@@ -66,3 +66,17 @@ def test_exotic_inputs_take_the_reference_path() -> None:
         canonical({"n": 2**60})
     # key order differs between code points and UTF-16 here: the reference path decides
     assert canonical({"\ue000": 1, "😀": 2}) == rfc8785.dumps({"\ue000": 1, "😀": 2})
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_disclosure_fast_path_equals_rfc8785(seed: int) -> None:
+    from vault.privacy.commitments import _triple_json
+
+    rng = random.Random(seed)
+    for _ in range(300):
+        name, value = _string(rng) or "f", _value(rng)
+        try:
+            expected = rfc8785.dumps(["c2FsdHNhbHRzYWx0c2FsdA", name, value])
+        except rfc8785.CanonicalizationError:
+            continue
+        assert _triple_json("c2FsdHNhbHRzYWx0c2FsdA", name, value) == expected, (name, value)

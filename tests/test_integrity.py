@@ -175,8 +175,8 @@ def test_proofs_can_be_rebuilt_from_object_storage_alone(ctx: VaultContext) -> N
         [version] = listed["Versions"]
         stored = json.loads(ctx.store.get(item.object_key + ".manifest.json", version["VersionId"]))
         [entry] = [e for e in stored["items"] if e["id"] == item_id]
-        evidence = canonical(entry["evidence"])
-        assert evidence == item.evidence  # byte-exact again after canonicalisation
+        evidence = entry["evidence"].encode()
+        assert evidence == item.evidence == canonical(json.loads(evidence))  # exact bytes, canonical JSON
         assert hashlib.sha256(evidence).digest().hex() in leaves["leaves"]
         receipt = {"item": item_id, "evidence": __import__("base64").b64encode(evidence).decode(), "path": entry["path"],
                    **stored["receipt"]}  # fmt: skip

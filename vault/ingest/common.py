@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -144,7 +143,7 @@ def store_manifests(
         "items": [
             {
                 "id": r.item_id,
-                "evidence": json.loads(r.evidence),  # JCS bytes are recovered by canonicalising again
+                "evidence": r.evidence.decode(),  # the exact evidence.json bytes, as a JSON string
                 "path": [[h.hex() for h in level] for level in r.path],
                 **(
                     {"meta_sealed": base64.b64encode(meta_sealed[r.item_id]).decode()}

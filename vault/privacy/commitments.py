@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import rfc8785
@@ -47,13 +48,28 @@ def digest_of(encoded: str) -> str:
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
+def _triple_json(salt: str, name: str, value: Any) -> bytes:
+    """JCS of ``[salt, name, value]``; scalars are written directly (this runs once per field
+    of every record), anything else through :func:`canonical`."""
+    if is_simple(name):
+        t = type(value)
+        if t is str and is_simple(value):
+            return f'["{salt}",{encode_basestring(name)},{encode_basestring(value)}]'.encode()
+        if t is int and is_simple(value):
+            return f'["{salt}",{encode_basestring(name)},{value}]'.encode()
+        if value is None or t is bool:
+            return f'["{salt}",{encode_basestring(name)},{json.dumps(value)}]'.encode()
+        if is_simple(value):
+            return canonical_known([salt, name, value])
+    return canonical([salt, name, value])
+
+
 def disclose(name: str, value: Any, salt: bytes | None = None) -> Disclosure:
     salt = salt if salt is not None else os.urandom(SALT_BYTES)
     if len(salt) < SALT_BYTES:
         raise InputError("commitment salts must be at least 128 bits")
     try:
-        triple = [_b64(salt), name, value]
-        encoded = _b64(canonical_known(triple) if is_simple(name) and is_simple(value) else canonical(triple))
+        encoded = _b64(_triple_json(_b64(salt), name, value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise InputError(f"field {name!r} cannot be committed", detail=str(e)) from e
     return Disclosure(name, value, encoded)
