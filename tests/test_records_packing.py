@@ -170,3 +170,18 @@ def test_segments_are_cut_by_size_too(ctx: VaultContext) -> None:
     with ctx.sessions() as s:
         sizes = s.scalars(select(Segment.size)).all()
     assert len(sizes) >= 3 and max(sizes) <= 64 * 1024 + 8 * 1024
+
+
+def test_a_records_proof_folder_carries_its_rebuilt_receipt(ctx: VaultContext, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from vault.evidence.receipt import verify_receipt
+    from vault.proof.export import export_proof
+    from vault.verify.bundle import verify_bundle
+
+    req = validate(tenant="acme", session="s", kind="connection_metadata", subject="zoe")
+    receipts = deposit_records(ctx, [(req, {"ip": f"192.0.2.{i}", "port": 22}) for i in range(3)])
+    seal_pending(ctx)
+    out = export_proof(ctx, receipts[1].item_id, tmp_path / "p")
+    stored = json.loads((out / "receipt.json").read_text())
+    assert stored == receipts[1].as_json()
+    assert verify_receipt(stored, ctx.seal_roots)["id"] == receipts[1].item_id
+    assert verify_bundle(out).valid

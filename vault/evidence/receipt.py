@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,28 @@ class Receipt:
     def encoded(self) -> bytes:
         return canonical_known(self.as_json())
 
+    def path_json(self) -> bytes:
+        """The per-item part alone (what a packed record's index row keeps)."""
+        return canonical_known([[h.hex() for h in level] for level in self.path])
+
+    def signed_json(self) -> bytes:
+        """The shared part: the body and its seal (kept once per segment)."""
+        return canonical_known(
+            {"body": base64.b64encode(self.body).decode(), "seal": base64.b64encode(self.seal).decode()}
+        )
+
+    @classmethod
+    def from_parts(cls, item_id: str, evidence: bytes, path_json: bytes, signed_json: bytes) -> Receipt:
+        signed = json.loads(signed_json)
+        return cls(
+            item_id=item_id,
+            evidence=evidence,
+            leaf=hashlib.sha256(evidence).digest(),
+            path=[[bytes.fromhex(h) for h in level] for level in json.loads(path_json)],
+            body=base64.b64decode(signed["body"]),
+            seal=base64.b64decode(signed["seal"]),
+        )
+
 
 def sign_receipts(
     sealer: Sealer,
@@ -89,8 +112,6 @@ def verify_receipt(receipt: dict[str, Any], seal_roots: list[x509.Certificate]) 
     except (KeyError, TypeError, ValueError) as e:
         raise InputError("malformed receipt", detail=str(e)) from e
     verify_detached(seal, body, seal_roots)
-    import json
-
     signed = json.loads(body)
     leaf = hashlib.sha256(evidence).digest()
     if root_from_path(leaf, path).hex() != signed.get("items_root"):

@@ -85,6 +85,7 @@ class Segment(Base):
     object_key: Mapped[str] = mapped_column(String(512))
     version_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     state: Mapped[str] = mapped_column(String(16))  # writing, stored, orphaned (as items)
+    receipt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # signed body + seal
     size: Mapped[int] = mapped_column(BigInteger)
     records: Mapped[int] = mapped_column(Integer)
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -120,6 +121,8 @@ class Item(Base):
     evidence: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     leaf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     meta_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # a file item keeps its whole receipt; a packed record only its path (the body and
+    # seal are shared by its segment: see Segment.receipt)
     receipt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     batch_seq: Mapped[int | None] = mapped_column(BigKey, ForeignKey("batches.seq"), nullable=True)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -160,13 +160,13 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     storage = {"bucket": ctx.store.bucket, "key": object_key, "version_id": stored.version_id}
     receipts = sign_receipts(ctx.sealer, tenant=req0.tenant, received_at=received_at, storage=storage, items=manifests)
     for row, receipt in zip(rows, receipts, strict=True):
-        row["receipt"] = receipt.encoded()
+        row["receipt"] = receipt.path_json()
     store_manifests(ctx, object_key, lock, receipts)
     with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
         done = s.execute(
             update(Segment)
             .where(Segment.id == segment_id, Segment.state == "writing")
-            .values(version_id=stored.version_id, state="stored")
+            .values(version_id=stored.version_id, state="stored", receipt=receipts[0].signed_json())
         )
         if cast(CursorResult[Any], done).rowcount != 1:  # recovery gave this write up meanwhile: it is not acknowledged
             raise VaultError("deposit abandoned", detail=f"segment {segment_id} was marked orphaned; retry")

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from vault.context import VaultContext
 from vault.envelope.stream import decrypt_bytes
 from vault.errors import InputError, NotFound
+from vault.evidence.receipt import Receipt
+from vault.index.models import Item, Segment
 from vault.proof.payload import PayloadRead
 from vault.proof.verify_md import verify_md
 from vault.verify.online import load_item
@@ -35,6 +37,18 @@ def _signer_cert_pem(seal: bytes) -> bytes:
 def _split_pem(bundle: str) -> list[str]:
     end = "-----END CERTIFICATE-----"
     return [part.strip() + "\n" + end + "\n" for part in bundle.split(end) if part.strip()]
+
+
+def full_receipt(ctx: VaultContext, item: Item) -> bytes:
+    """The item's receipt; a packed record's is rebuilt from its path and its segment's seal."""
+    assert item.receipt is not None and item.evidence is not None
+    if item.segment_id is None:
+        return item.receipt
+    with ctx.sessions() as s:
+        segment = s.get(Segment, item.segment_id)
+    if segment is None or segment.receipt is None:
+        raise NotFound("the record's segment receipt is missing", detail=str(item.segment_id))
+    return Receipt.from_parts(item.id, item.evidence, item.receipt, segment.receipt).encoded()
 
 
 def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
@@ -59,7 +73,7 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         (tmp / "seal.p7s").write_bytes(batch.seal)
         (tmp / "timestamp.tsr").write_bytes(batch.tsr)
         if item.receipt:
-            (tmp / "receipt.json").write_bytes(item.receipt)
+            (tmp / "receipt.json").write_bytes(full_receipt(ctx, item))
         if item.meta_sealed:
             _row, dek = ctx.key_by_id(item.subject_key_id)
             if dek is not None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 14:19:46.836186
+Create Date: 2026-11-23 14:26:06.795919
 """
 
 import sqlalchemy as sa
@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("object_key", sa.String(length=512), nullable=False),
         sa.Column("version_id", sa.String(length=256), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("receipt", sa.LargeBinary(), nullable=True),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("records", sa.Integer(), nullable=False),
         sa.Column("retain_until", sa.DateTime(), nullable=False),
