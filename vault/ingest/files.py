@@ -81,14 +81,21 @@ def _ciphertext(src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: l
 
 
 def _parts(stream: Iterator[bytes], part_size: int) -> Iterator[bytes]:
-    buf = bytearray()
+    """Regroup ciphertext chunks into parts of exactly ``part_size`` (the last may be short),
+    copying each byte once."""
+    pieces: list[bytes] = []
+    held = 0
     for piece in stream:
-        buf += piece
-        while len(buf) >= part_size:
-            yield bytes(buf[:part_size])
-            del buf[:part_size]
-    if buf:
-        yield bytes(buf)
+        while piece:
+            take = min(len(piece), part_size - held)
+            pieces.append(piece[:take] if take < len(piece) else piece)
+            held += take
+            piece = piece[take:]
+            if held == part_size:
+                yield b"".join(pieces)
+                pieces, held = [], 0
+    if pieces:
+        yield b"".join(pieces)
 
 
 def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Receipt:
