@@ -202,6 +202,12 @@ class _ProgressReader:
         self.progress.advance(self.task, len(data))
         return data
 
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def tell(self) -> int:
+        return self.f.tell()
+
 
 @app.command()
 @handle_errors

@@ -10,7 +10,10 @@ sealed manifest, committed; only then is the deposit acknowledged. A crash anywh
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import queue
+import stat
 import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
@@ -19,7 +22,7 @@ from sqlalchemy import CursorResult, update
 
 from vault.context import VaultContext
 from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
-from vault.errors import InputError, VaultError
+from vault.errors import InputError, StorageError, VaultError
 from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
 from vault.evidence.manifest import StoragePin
@@ -56,6 +59,15 @@ class _Hasher:
         return self.sha256.hexdigest(), self.sha3.hexdigest()
 
 
+def _remaining_size(src: BinaryIO) -> int | None:
+    """Bytes left in a regular file, or None for pipes and other streams."""
+    try:
+        st = os.fstat(src.fileno())
+        return st.st_size - src.tell() if stat.S_ISREG(st.st_mode) else None
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
 def _read_full(src: BinaryIO, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
@@ -66,7 +78,11 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
     return bytes(buf)
 
 
-def _ciphertext(src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: list[int]) -> Iterator[bytes]:
+def _ciphertext(
+    src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: list[int], produced: list[int]
+) -> Iterator[bytes]:
+    """Encrypted stream; ``counter`` counts plaintext bytes, ``produced`` ciphertext bytes."""
+    produced[0] += len(enc.header)
     yield enc.header
     chunk = _read_full(src, enc.chunk_size)
     while True:
@@ -74,7 +90,9 @@ def _ciphertext(src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: l
         last = not nxt
         hasher.update(chunk)
         counter[0] += len(chunk)
-        yield enc.chunk(chunk, last=last)
+        sealed = enc.chunk(chunk, last=last)
+        produced[0] += len(sealed)
+        yield sealed
         if last:
             return
         chunk = nxt
@@ -133,16 +151,22 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     hasher = _Hasher()
     size = [0]
     try:
-        parts = _parts(_ciphertext(src, enc, hasher, size), ctx.settings.part_size)
-        # hold back up to multipart_threshold bytes: a payload that fits goes in one PUT
+        produced = [0]
+        parts = _parts(_ciphertext(src, enc, hasher, size, produced), ctx.settings.part_size)
+        # hold back up to multipart_threshold bytes: a payload that fits goes in one PUT; a file
+        # known to be larger starts its multipart upload with the first part
+        threshold = ctx.settings.multipart_threshold
+        big_file = (_remaining_size(src) or 0) > threshold
         head: list[bytes] = []
         held = 0
+        exhausted = True
         for part in parts:
             head.append(part)
             held += len(part)
-            if held > ctx.settings.multipart_threshold:
+            if held > threshold or big_file:
+                exhausted = False
                 break
-        if held <= ctx.settings.multipart_threshold:
+        if exhausted and held <= threshold:  # the whole payload is in hand: one PUT
             stored: StoredObject = ctx.store.put(object_key, b"".join(head), lock)
         else:
 
@@ -151,6 +175,10 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
                 yield from parts
 
             stored = ctx.store.put_multipart(object_key, all_parts(), lock, concurrency=ctx.settings.upload_concurrency)
+        if stored.size != produced[0]:  # every byte read must be in the stored object
+            raise StorageError(
+                "stored object is not the whole payload", detail=f"{stored.size} of {produced[0]} bytes stored"
+            )
     finally:
         sha256, sha3 = hasher.finish()
     fault_point("after-object-write")
