@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from vault.errors import SealError
 from vault.keys.pki import load_cert, load_private_key
+from vault.keys.trust import issuing_anchor
 
 _HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "sha256": hashes.SHA256,
@@ -155,15 +156,7 @@ def _verify_detached(p7s: bytes, content: bytes, roots: list[x509.Certificate], 
     when = at or signing_time or dt.datetime.now(dt.UTC)
     if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
         raise SealError("the sealing certificate was not valid when the seal was made", detail=when.isoformat())
-    for root in roots:
-        if root.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        break
-    else:
+    if issuing_anchor(cert, roots) is None:
         raise SealError(
             "the sealing certificate is not issued by a trusted seal CA",
             detail=cert.issuer.rfc4514_string(),

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as x509_asn1
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from rfc3161_client.tsp import TimeStampResponse
 
 from vault.errors import InputError, TimestampError, TSAUnavailable
+from vault.keys.trust import issuing_anchor
 from vault.timestamp.asn1 import DIGEST_SIZES, TimeStampResp
 
 _HASH_OIDS = {
@@ -157,20 +157,14 @@ def _check_anchored(signer: x509.Certificate, roots: Sequence[x509.Certificate],
     """
     if any(signer == r for r in roots):
         return
-    for root in roots:
-        if root.subject != signer.issuer:
-            continue
-        try:
-            signer.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        if not root.not_valid_before_utc <= at <= root.not_valid_after_utc:
-            raise TimestampError("token not signed by a trusted TSA", detail="the TSA CA was not valid at genTime")
-        return
-    raise TimestampError(
-        "token not signed by a trusted TSA",
-        detail=f"signer {signer.subject.rfc4514_string()} is not issued by a configured TSA root",
-    )
+    root = issuing_anchor(signer, roots)
+    if root is None:
+        raise TimestampError(
+            "token not signed by a trusted TSA",
+            detail=f"signer {signer.subject.rfc4514_string()} is not issued by a configured TSA root",
+        )
+    if not root.not_valid_before_utc <= at <= root.not_valid_after_utc:
+        raise TimestampError("token not signed by a trusted TSA", detail="the TSA CA was not valid at genTime")
 
 
 def verify_token(
