@@ -14,7 +14,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class Settings:
     lock_mode: str = "COMPLIANCE"
     default_proof_years: int = 15
     operational_months: int = 12
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def keys_dir(self) -> Path:
