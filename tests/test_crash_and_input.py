@@ -81,6 +81,10 @@ def test_bad_input_is_refused_and_writes_nothing(ctx: VaultContext) -> None:
         validate(tenant="acme", session="s", kind="screenshot")
     with pytest.raises(InputError, match="invalid tenant"):
         validate(tenant="../etc", session="s", kind="session_log")
+    with pytest.raises(InputError, match="reserved"):
+        validate(tenant="acme", session="s", kind="session_log", meta={"subject": "mallory"})
+    with pytest.raises(InputError, match="field names"):
+        validate(tenant="acme", session="s", kind="session_log", meta={"ip addr": "x"})
     with pytest.raises(InputError, match="unknown purpose"):
         validate(tenant="acme", session="s", kind="session_log", purpose="marketing")
     req = validate(tenant="acme", session="s", kind="connection_metadata")

@@ -165,8 +165,6 @@ def _meta(pairs: list[str]) -> dict[str, str]:
         k, sep, v = p.partition("=")
         if not sep or not k:
             raise InputError("--meta takes key=value", detail=repr(p))
-        if k == "subject":
-            raise InputError("--meta subject is reserved; use --subject")
         meta[k] = v
     return meta
 

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
 from vault.context import VaultContext
@@ -39,8 +39,6 @@ class SealedBatch:
 
 
 def pending_count(ctx: VaultContext) -> int:
-    from sqlalchemy import func
-
     with ctx.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored")) or 0)
 

@@ -56,13 +56,16 @@ def _check_ciphertext_only(ctx: VaultContext, item: Item, sealed: str, report: R
     except (NotFound, StorageError) as e:
         report.add("object_version", False, f"object missing: {e}")
         return
-    ok = reader.ciphertext_sha256 == sealed
+    _report_stored_bytes(report, reader.ciphertext_sha256, sealed)
+
+
+def _report_stored_bytes(report: Report, found: str, sealed: str) -> None:
     report.add(
         "stored_bytes",
-        ok,
+        found == sealed,
         "stored ciphertext matches its sealed digest"
-        if ok
-        else f"digest mismatch: stored ciphertext {reader.ciphertext_sha256}, sealed {sealed}",
+        if found == sealed
+        else f"digest mismatch: stored ciphertext {found}, sealed {sealed}",
     )
 
 
@@ -85,13 +88,7 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
     try:
         plaintext = reader.plaintext()
         check_payload(report, plaintext, evidence)
-        report.add(
-            "stored_bytes",
-            reader.ciphertext_sha256 == pin["ciphertext_sha256"],
-            "stored ciphertext matches its sealed digest"
-            if reader.ciphertext_sha256 == pin["ciphertext_sha256"]
-            else f"digest mismatch: stored ciphertext {reader.ciphertext_sha256}, sealed {pin['ciphertext_sha256']}",
-        )
+        _report_stored_bytes(report, reader.ciphertext_sha256, pin["ciphertext_sha256"])
     except NotFound as e:
         report.add("object_version", False, f"object missing: {e}")
     except KeyError_ as e:  # includes DecryptionError
