@@ -27,7 +27,7 @@ def test_empty_home_gives_embedded_defaults(tmp_path: Path) -> None:
     assert s.bucket == "evidence"
     assert s.lock_mode == "COMPLIANCE"
     assert s.default_proof_years == 15
-    assert s.operational_months == 12
+    assert s.retention_policy is None and s.drill_lock_seconds == 0
     assert s.part_size >= 5 * MiB
     assert (s.seal_cert, s.seal_key, s.seal_ca) == (keys / "seal.pem", keys / "seal.key", keys / "seal-ca.pem")
     assert s.kek == keys / "kek.key"

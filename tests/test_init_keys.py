@@ -53,7 +53,7 @@ def test_init_refuses_a_new_kek_when_wrapped_keys_exist(tmp_path: Path) -> None:
 
     ctx = VaultContext.open(replace(settings, s3_endpoint="http://127.0.0.1:9", tsas=()))
     ctx.ensure_tenant("acme")
-    ctx.data_key("acme", "alice")  # a data key wrapped by the current KEK
+    ctx.data_key("acme", "alice", "support")  # a data key wrapped by the current KEK
     ctx.close()
     (home / "keys/kek.key").unlink()
     r = _vault(home, "init")

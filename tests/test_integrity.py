@@ -19,7 +19,7 @@ from sqlalchemy import update
 from seaweed_support import filer_delete_version, filer_overwrite_version
 from vault.batch.sealer import seal_pending
 from vault.context import VaultContext
-from vault.index.models import Batch, Item
+from vault.index.models import Batch, Item, JournalEntry
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
 from vault.proof.export import export_proof
@@ -145,6 +145,7 @@ def test_batch_chain_and_its_breakage(ctx: VaultContext, seaweed) -> None:  # ty
     # batch 1 removed from the index: batch 2 no longer links to anything
     with ctx.sessions() as s:
         s.execute(update(Item).where(Item.batch_seq == 1).values(batch_seq=None, state="stored"))
+        s.execute(update(JournalEntry).where(JournalEntry.batch_seq == 1).values(batch_seq=None))
         s.query(Batch).filter(Batch.seq == 1).delete()
         s.commit()
     assert "chain broken" in _failed(verify_item(ctx, ids[1]))["chain"]

@@ -1,8 +1,10 @@
-"""Retain-until dates (vault.retention.rules) and kinds/purposes (vault.evidence.kinds)."""
+"""Calendar arithmetic (vault.retention.rules), retain-until dates under the default policy
+(vault.retention.policy) and kinds/purposes (vault.evidence.kinds)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -16,12 +18,12 @@ from vault.evidence.kinds import (
     parse_purpose,
     retention_class,
 )
+from vault.retention.policy import Policy, end_of_day, load_policy
 from vault.retention.rules import (
     MAX_PROOF_YEARS,
     MIN_PROOF_YEARS,
     add_months,
     check_proof_years,
-    initial_retain_until,
 )
 
 UTC = dt.UTC
@@ -108,58 +110,83 @@ def test_bounds_constants() -> None:
     assert (MIN_PROOF_YEARS, MAX_PROOF_YEARS) == (15, 99)
 
 
-# -- initial_retain_until --------------------------------------------------------------------
+# -- retain-until dates under the default policy (ports of initial_retain_until) ---------------
 
 RECEIVED = at(2025, 3, 10, 14, 30)
+OPERATIONAL = [p for p in Purpose if p is not Purpose.TRANSACTION_PROOF]
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy()
 
 
 @pytest.mark.parametrize(("years", "expected"), [(15, at(2040, 3, 10, 14, 30)), (99, at(2124, 3, 10, 14, 30))])
-def test_proof_retention_is_received_plus_years(years: int, expected: dt.datetime) -> None:
-    got = initial_retain_until(RetentionClass.PROOF, RECEIVED, proof_years=years, operational_months=12)
-    assert got == expected
+def test_proof_retention_is_received_plus_years(policy: Policy, years: int, expected: dt.datetime) -> None:
+    rule = policy["transaction_proof"]
+    assert rule.retain_until(RECEIVED, proof_years=years, service_ended_on=None) == expected
+    assert rule.committed_until(RECEIVED, proof_years=years, service_ended_on=None) == expected
 
 
-def test_proof_retention_ignores_operational_months_and_service_end() -> None:
-    got = initial_retain_until(
-        RetentionClass.PROOF,
-        RECEIVED,
-        proof_years=20,
-        operational_months=1,
-        service_ended_on=dt.date(2030, 1, 1),
-    )
-    assert got == at(2045, 3, 10, 14, 30)
+def test_proof_retention_ignores_service_end(policy: Policy) -> None:
+    rule = policy["transaction_proof"]
+    for ended in (None, dt.date(2020, 1, 1), dt.date(2030, 1, 1)):
+        assert rule.retain_until(RECEIVED, proof_years=20, service_ended_on=ended) == at(2045, 3, 10, 14, 30)
+        assert rule.committed_until(RECEIVED, proof_years=20, service_ended_on=ended) == at(2045, 3, 10, 14, 30)
 
 
-def test_proof_retention_from_leap_day() -> None:
-    got = initial_retain_until(RetentionClass.PROOF, at(2024, 2, 29, 9), proof_years=15, operational_months=12)
+def test_proof_retention_from_leap_day(policy: Policy) -> None:
+    got = policy["transaction_proof"].retain_until(at(2024, 2, 29, 9), proof_years=15, service_ended_on=None)
     assert got == at(2039, 2, 28, 9)
 
 
 @pytest.mark.parametrize("years", [14, 100, 0])
-def test_proof_retention_refuses_out_of_range_years(years: int) -> None:
+def test_proof_retention_refuses_out_of_range_years(policy: Policy, years: int) -> None:
+    rule = policy["transaction_proof"]
     with pytest.raises(InputError):
-        initial_retain_until(RetentionClass.PROOF, RECEIVED, proof_years=years, operational_months=12)
+        rule.retain_until(RECEIVED, proof_years=years, service_ended_on=None)
+    with pytest.raises(InputError):
+        rule.committed_until(RECEIVED, proof_years=years, service_ended_on=None)
 
 
-def test_operational_years_are_not_checked_against_proof_bounds() -> None:
-    got = initial_retain_until(RetentionClass.OPERATIONAL, RECEIVED, proof_years=0, operational_months=12)
-    assert got == at(2026, 3, 10, 14, 30)
+@pytest.mark.parametrize("purpose", OPERATIONAL)
+def test_operational_years_are_not_checked_against_proof_bounds(policy: Policy, purpose: Purpose) -> None:
+    rule = policy[purpose]
+    assert rule.committed_until(RECEIVED, proof_years=0, service_ended_on=None) == at(2026, 3, 10, 14, 30)
+    got = rule.retain_until(RECEIVED, proof_years=0, service_ended_on=dt.date(2025, 6, 30))
+    assert got == at(2026, 7, 1)
 
 
-def test_operational_retention_is_received_plus_months() -> None:
-    got = initial_retain_until(RetentionClass.OPERATIONAL, RECEIVED, proof_years=15, operational_months=12)
-    assert got == at(2026, 3, 10, 14, 30)
-    got = initial_retain_until(RetentionClass.OPERATIONAL, RECEIVED, proof_years=15, operational_months=18)
-    assert got == at(2026, 9, 10, 14, 30)
+@pytest.mark.parametrize("purpose", OPERATIONAL)
+def test_operational_retention_is_unknown_while_the_service_goes_on(policy: Policy, purpose: Purpose) -> None:
+    rule = policy[purpose]
+    assert rule.retain_until(RECEIVED, proof_years=15, service_ended_on=None) is None
+    # what is committed (and locked) meanwhile: the lower bound received + 12 months
+    assert rule.committed_until(RECEIVED, proof_years=15, service_ended_on=None) == at(2026, 3, 10, 14, 30)
+
+
+def test_operational_lower_bound_follows_the_rule_months(policy: Policy) -> None:
+    rule = replace(policy["support"], months=18)
+    assert rule.retain_until(RECEIVED, proof_years=15, service_ended_on=None) is None
+    assert rule.committed_until(RECEIVED, proof_years=15, service_ended_on=None) == at(2026, 9, 10, 14, 30)
+    got = rule.retain_until(RECEIVED, proof_years=15, service_ended_on=dt.date(2025, 3, 10))
+    assert got == at(2026, 9, 11)
+
+
+def test_operational_lower_bound_from_month_end(policy: Policy) -> None:
+    rule = policy["support"]
+    assert rule.committed_until(at(2024, 2, 29, 8), proof_years=15, service_ended_on=None) == at(2025, 2, 28, 8)
+    assert rule.committed_until(at(2025, 1, 31, 8), proof_years=15, service_ended_on=None) == at(2026, 1, 31, 8)
 
 
 @pytest.mark.parametrize("ended", [dt.date(2020, 1, 1), dt.date(2025, 3, 8), dt.date(2025, 3, 9)])
-def test_operational_with_service_ended_before_receipt_stays_at_least_received_plus_12(ended: dt.date) -> None:
-    got = initial_retain_until(
-        RetentionClass.OPERATIONAL, RECEIVED, proof_years=15, operational_months=12, service_ended_on=ended
-    )
-    assert got >= add_months(RECEIVED, 12)
+def test_operational_with_service_ended_before_receipt_stays_at_received_plus_12(
+    policy: Policy, ended: dt.date
+) -> None:
+    rule = policy["support"]
+    got = rule.retain_until(RECEIVED, proof_years=15, service_ended_on=ended)
     assert got == at(2026, 3, 10, 14, 30)
+    assert rule.committed_until(RECEIVED, proof_years=15, service_ended_on=ended) == got
 
 
 @pytest.mark.parametrize(
@@ -171,15 +198,41 @@ def test_operational_with_service_ended_before_receipt_stays_at_least_received_p
         (dt.date(2027, 1, 31), at(2028, 2, 1)),
         (dt.date(2027, 2, 28), at(2028, 3, 1)),
         (dt.date(2028, 2, 29), at(2029, 3, 1)),
+        (dt.date(2025, 12, 31), at(2027, 1, 1)),
     ],
 )
-def test_operational_with_later_service_end_counts_from_the_end(ended: dt.date, expected: dt.datetime) -> None:
-    got = initial_retain_until(
-        RetentionClass.OPERATIONAL, RECEIVED, proof_years=15, operational_months=12, service_ended_on=ended
-    )
+def test_operational_with_later_service_end_counts_from_the_end(
+    policy: Policy, ended: dt.date, expected: dt.datetime
+) -> None:
+    rule = policy["use_service"]
+    got = rule.retain_until(RECEIVED, proof_years=15, service_ended_on=ended)
     assert got == expected
     assert got > add_months(RECEIVED, 12)
     assert got.utcoffset() == dt.timedelta(0)
+    assert rule.committed_until(RECEIVED, proof_years=15, service_ended_on=ended) == expected
+
+
+def test_service_ending_on_the_day_of_receipt_late_in_the_day_in_another_zone(policy: Policy) -> None:
+    # 23:30 at UTC+1 is 22:30 UTC, before the end of 10 March (UTC): the clock starts at midnight
+    paris = dt.timezone(dt.timedelta(hours=1))
+    received = dt.datetime(2025, 3, 10, 23, 30, tzinfo=paris)
+    got = policy["support"].retain_until(received, proof_years=15, service_ended_on=dt.date(2025, 3, 10))
+    assert got == at(2026, 3, 11)
+
+
+@pytest.mark.parametrize(
+    ("day", "expected"),
+    [
+        (dt.date(2025, 3, 10), at(2025, 3, 11)),
+        (dt.date(2025, 12, 31), at(2026, 1, 1)),
+        (dt.date(2024, 2, 28), at(2024, 2, 29)),
+        (dt.date(2024, 2, 29), at(2024, 3, 1)),
+    ],
+)
+def test_end_of_day_is_utc_midnight_of_the_next_day(day: dt.date, expected: dt.datetime) -> None:
+    got = end_of_day(day)
+    assert got == expected
+    assert got.tzinfo is dt.UTC
 
 
 # -- kinds and purposes ------------------------------------------------------------------------
@@ -188,7 +241,7 @@ def test_operational_with_later_service_end_counts_from_the_end(ended: dt.date, 
 def test_parse_kind_accepts_every_kind() -> None:
     for k in Kind:
         assert parse_kind(k.value) is k
-    assert len(Kind) == 6
+    assert len(Kind) == 7
 
 
 @pytest.mark.parametrize("value", ["", "Session_Log", "session-log", "video", " request"])
@@ -236,6 +289,7 @@ def test_default_purposes() -> None:
         Kind.CONNECTION_METADATA: Purpose.SUPPORT,
         Kind.TRANSACTION_PROOF: Purpose.TRANSACTION_PROOF,
         Kind.REQUEST: Purpose.REQUEST_HANDLING,
+        Kind.CORRECTION: Purpose.REQUEST_HANDLING,
     }
     assert expected == DEFAULT_PURPOSE
     for kind, purpose in expected.items():

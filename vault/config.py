@@ -60,7 +60,12 @@ class Settings:
     segment_linger_seconds: float = 0.005
     lock_mode: str = "COMPLIANCE"
     default_proof_years: int = 15
-    operational_months: int = 12
+    #: TOML retention policy (purpose -> rule); None = the built-in seed table
+    retention_policy: Path | None = None
+    #: DRILLS AND TESTS ONLY: lock every new object version for this many real seconds
+    #: instead of its retention, so that a settable clock can walk through 12 months or 15
+    #: years while the store's real locks still expire. 0 (the default) = off.
+    drill_lock_seconds: float = 0.0
 
     @property
     def keys_dir(self) -> Path:
@@ -116,9 +121,8 @@ _INT_KEYS = {
     "segment_max_bytes",
     "segment_max_records",
     "default_proof_years",
-    "operational_months",
 }
-_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds"}
+_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds", "drill_lock_seconds"}
 _STR_KEYS = {
     "database_url",
     "s3_endpoint",
@@ -128,7 +132,7 @@ _STR_KEYS = {
     "bucket",
     "lock_mode",
 }
-_PATH_KEYS = {"seal_cert", "seal_key", "seal_ca", "kek", "tsa_cert", "tsa_key"}
+_PATH_KEYS = {"seal_cert", "seal_key", "seal_ca", "kek", "tsa_cert", "tsa_key", "retention_policy"}
 
 
 def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -212,8 +216,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("default_proof_years must be between 15 and 99", detail=str(s.default_proof_years))
     if s.part_size < 5 * MiB:
         raise ConfigError("part_size must be at least 5 MiB (S3 multipart minimum)", detail=str(s.part_size))
-    if not 1 <= s.operational_months <= 120:
-        raise ConfigError("operational_months must be between 1 and 120", detail=str(s.operational_months))
+    if not 0 <= s.drill_lock_seconds <= 86400:
+        raise ConfigError("drill_lock_seconds must be between 0 (off) and 86400", detail=str(s.drill_lock_seconds))
     if s.segment_max_records < 1 or s.segment_max_bytes < 64 * 1024 or s.upload_concurrency < 1:
         raise ConfigError("segment_max_records >= 1, segment_max_bytes >= 64 KiB and upload_concurrency >= 1")
     if s.batch_max_items < 1 or s.batch_max_seconds <= 0:
@@ -247,9 +251,10 @@ lock_mode = "COMPLIANCE"
 batch_max_items = 10000
 batch_max_seconds = 5.0
 
-# Contract defaults for tenants created on first deposit.
+# Contract default for tenants created on first deposit (15..99 years of proof retention).
 default_proof_years = 15
-operational_months = 12
+# Retention policy: purpose -> rule. Unset = the built-in seed table (vault/retention/default_policy.toml).
+# retention_policy = "retention-policy.toml"
 
 # Sealing certificate (CMS signer) and its CA; key-encryption key for subjects' data keys.
 seal_cert = "keys/seal.pem"

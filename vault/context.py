@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.access.principal import SYSTEM, Principal
 from vault.clock import Clock, clock_from_env
 from vault.config import Settings
 from vault.envelope.keyring import KeyRing, load_or_create_kek
@@ -24,6 +25,7 @@ from vault.errors import InputError, KeyError_
 from vault.index.db import check_schema, make_engine, migrate, session_factory
 from vault.index.models import SubjectKey, Tenant
 from vault.keys.pki import load_cert, load_certs
+from vault.retention.policy import Policy, load_policy
 from vault.retention.rules import check_proof_years
 from vault.seal.cms import Sealer
 from vault.storage.s3 import ObjectStore, make_client
@@ -53,7 +55,10 @@ class VaultContext:
     sealer: Sealer
     seal_roots: list[x509.Certificate]
     tsas: list[TrustedTSA]
-    _keys: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
+    policy: Policy
+    #: who the operations of this context are journalled as (the CLI sets it per command)
+    principal: Principal = SYSTEM
+    _keys: dict[tuple[str, str, str], tuple[int, bytes]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -84,6 +89,7 @@ class VaultContext:
             sealer=Sealer.from_files(settings.seal_cert, settings.seal_key),
             seal_roots=load_certs(settings.seal_ca),
             tsas=tsas,
+            policy=load_policy(settings.retention_policy),
         )
 
     def close(self) -> None:
@@ -116,22 +122,31 @@ class VaultContext:
             return t
 
     # -- data keys ------------------------------------------------------------------------
-    def data_key(self, tenant_id: str, subject: str) -> tuple[int, bytes]:
-        """(key row id, data key) of a subject, created on first use; cached unwrapped."""
-        cache_key = (tenant_id, subject)
+    def data_key(self, tenant_id: str, subject: str, scope: str) -> tuple[int, bytes]:
+        """(key row id, data key) of a subject for one purpose scope, created on first use.
+
+        Cached unwrapped; :meth:`check_key_live` re-checks in the committing transaction, so a
+        key destroyed by another process is never used for new data.
+        """
+        cache_key = (tenant_id, subject, scope)
         with self._lock:
             hit = self._keys.get(cache_key)
         if hit:
             return hit
         with self.sessions() as s:
-            row = s.scalars(
-                select(SubjectKey).where(SubjectKey.tenant_id == tenant_id, SubjectKey.subject == subject)
-            ).first()
-            if row is None:
+            rows = s.scalars(
+                select(SubjectKey)
+                .where(SubjectKey.tenant_id == tenant_id, SubjectKey.subject == subject, SubjectKey.scope == scope)
+                .order_by(SubjectKey.generation.desc())
+            ).all()
+            live = next((r for r in rows if r.wrapped_key is not None), None)
+            if live is None:  # first use, or every earlier generation was destroyed
                 dek, wrapped = self.keyring.new_wrapped_key(tenant_id, subject)
                 row = SubjectKey(
                     tenant_id=tenant_id,
                     subject=subject,
+                    scope=scope,
+                    generation=(rows[0].generation + 1) if rows else 1,
                     wrapped_key=wrapped,
                     kek_id=self.keyring.kek_id,
                     created_at=self.now(),
@@ -139,20 +154,36 @@ class VaultContext:
                 s.add(row)
                 try:
                     s.commit()
-                except IntegrityError:
+                except IntegrityError:  # created concurrently
                     s.rollback()
-                    return self.data_key(tenant_id, subject)
+                    return self.data_key(tenant_id, subject, scope)
             else:
-                if row.wrapped_key is None:
-                    raise KeyError_(
-                        "the subject's key was destroyed",
-                        detail=f"tenant {tenant_id!r}, subject {subject!r} (erased {row.destroyed_at})",
-                    )
+                row = live
+                assert row.wrapped_key is not None
                 dek = self.keyring.unwrap(row.wrapped_key, tenant_id, subject)
             result = (row.id, dek)
         with self._lock:
             self._keys[cache_key] = result
         return result
+
+    def forget_keys(self, key_ids: set[int]) -> None:
+        """Drop destroyed keys from this process's cache."""
+        with self._lock:
+            for k, (kid, _) in list(self._keys.items()):
+                if kid in key_ids:
+                    del self._keys[k]
+
+    def check_key_live(self, s: Session, key_ids: set[int]) -> None:
+        """Inside a committing transaction: refuse to acknowledge data under a destroyed key
+        (an erasure in another process won the race); the row lock orders the two on PostgreSQL."""
+        rows = s.scalars(select(SubjectKey).where(SubjectKey.id.in_(key_ids)).with_for_update()).all()
+        dead = {r.id for r in rows if r.wrapped_key is None}
+        if dead:
+            self.forget_keys(dead)
+            raise KeyError_(
+                "the subject's data key was destroyed while the deposit was written",
+                detail="an erasure or retention run won the race; retry the deposit",
+            )
 
     def key_by_id(self, key_id: int) -> tuple[SubjectKey, bytes | None]:
         """The key row and its unwrapped key, or ``None`` when it was destroyed."""

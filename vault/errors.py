@@ -83,3 +83,15 @@ class ServiceDown(VaultError):
     """A component of the running vault does not answer (is `vault up` running?)."""
 
     code = "service-down"
+
+
+class Forbidden(VaultError):
+    """The caller's role may not do this (restricted subject, archived item, objected purpose)."""
+
+    code = "forbidden"
+
+
+class Conflict(VaultError):
+    """The request contradicts recorded state (an earlier end of service, a shorter contract)."""
+
+    code = "conflict"

@@ -55,6 +55,7 @@ def batch_manifest(
     tree: HashTree,
     previous_root: str,
     retain_until: dt.datetime,
+    journal_entries: int = 0,
 ) -> bytes:
     """Canonical bytes of ``batch.json`` (the exact bytes the seal signs)."""
     if tree.levels[0][0].hex() != previous_root:
@@ -70,7 +71,10 @@ def batch_manifest(
             "previous_root": previous_root,
             "leaf_count": tree.size,
             "chain_path": path_json(tree.levels[0][0], tree.path(0), 0),
-            "items": tree.size - 1,  # a count only: batches mix tenants, ids would leak across them
+            # counts only: batches mix tenants, ids would leak across them. Leaves are
+            # [previous root, items..., journal entries...]
+            "items": tree.size - 1 - journal_entries,
+            "journal_entries": journal_entries,
             "retain_until": iso(retain_until),
         }
     )

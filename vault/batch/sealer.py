@@ -19,7 +19,7 @@ from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
 from vault.context import VaultContext
 from vault.evidence.canonical import canonical_known
 from vault.index.db import seal_lock
-from vault.index.models import Batch, Item
+from vault.index.models import Batch, Item, JournalEntry
 from vault.retention.rules import MAX_PROOF_YEARS, add_months
 from vault.seal.cms import verify_detached
 from vault.storage.s3 import Lock
@@ -36,11 +36,15 @@ class SealedBatch:
     items: int
     tsa_url: str
     gen_time: str
+    journal_entries: int = 0
 
 
 def pending_count(ctx: VaultContext) -> int:
+    """Items and journal entries waiting for a batch."""
     with ctx.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored")) or 0)
+        items = s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored")) or 0
+        entries = s.scalar(select(func.count()).select_from(JournalEntry).where(JournalEntry.batch_seq.is_(None))) or 0
+        return int(items) + int(entries)
 
 
 def seal_pending(ctx: VaultContext, *, max_batches: int | None = None) -> list[SealedBatch]:
@@ -65,21 +69,29 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
             .order_by(Item.seq)
             .limit(limit)
         ).all()
-    if not rows:
+        # the journal rides in the same batches: its entries are sealed exactly like evidence
+        entries = s.execute(
+            select(JournalEntry.seq, JournalEntry.leaf)
+            .where(JournalEntry.batch_seq.is_(None))
+            .order_by(JournalEntry.seq)
+            .limit(max(limit - len(rows), 1))
+        ).all()
+    if not rows and not entries:
         return None
     previous_root = head.root if head else GENESIS_ROOT
     seq = head.seq + 1 if head else 1
-    tree = build_tree([bytes.fromhex(previous_root), *(r.leaf for r in rows)])
+    tree = build_tree([bytes.fromhex(previous_root), *(r.leaf for r in rows), *(e.leaf for e in entries)])
     now = ctx.now()
     # Batch objects hold only hashes, and every later batch's proof runs through them: they
     # outlive any item they cover, for the longest proof period a contract may ask for.
-    retain_until = max(max(r.retain_until for r in rows), add_months(now, 12 * MAX_PROOF_YEARS))
+    retain_until = max([add_months(now, 12 * MAX_PROOF_YEARS), *(r.retain_until for r in rows)])
     manifest = batch_manifest(
         seq=seq,
         created_at=now,
         tree=tree,
         previous_root=previous_root,
         retain_until=retain_until,
+        journal_entries=len(entries),
     )
     seal = ctx.sealer.seal(manifest)
     verify_detached(seal, manifest, ctx.seal_roots)  # never write a batch its own verifier would refuse
@@ -114,6 +126,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
                 tsa_chain=chain_pem,
                 gen_time=token.gen_time,
                 leaf_count=tree.size,
+                journal_entries=len(entries),
                 object_prefix=prefix,
                 versions=json.dumps(versions, sort_keys=True),
                 created_at=now,
@@ -132,6 +145,19 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
                 for i, r in enumerate(rows)
             ],
         )
+        if entries:
+            first = len(rows) + 1
+            s.execute(
+                update(JournalEntry),
+                [
+                    {
+                        "seq": e.seq,
+                        "batch_seq": seq,
+                        "path": json.dumps(path_json(e.leaf, tree.path(first + i), first + i)),
+                    }
+                    for i, e in enumerate(entries)
+                ],
+            )
         s.commit()
-    log.info("sealed batch %d: %d items, root %s", seq, len(rows), root)
-    return SealedBatch(seq, root, len(rows), token.tsa_url, token.gen_time.isoformat())
+    log.info("sealed batch %d: %d items, %d journal entries, root %s", seq, len(rows), len(entries), root)
+    return SealedBatch(seq, root, len(rows), token.tsa_url, token.gen_time.isoformat(), len(entries))

@@ -10,6 +10,7 @@ key moved to another subject's row does not unwrap.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -48,6 +49,15 @@ class KeyRing:
         self._aead = AESGCM(kek)
         #: identifies the KEK a key was wrapped with, so rotation can find what to rewrap
         self.kek_id = hashlib.sha256(b"vault-kek-id" + kek).hexdigest()[:16]
+        self._pseudonym_key = hmac.new(kek, b"vault-journal-subject-pseudonym", hashlib.sha256).digest()
+
+    def pseudonym(self, tenant: str, subject: str) -> str:
+        """A keyed, stable stand-in for a data subject in the journal: the journal is kept for
+        decades and must not name a subject whose data was erased, yet the vault (holding the
+        KEK) can still find every request of a subject."""
+        t, s = tenant.encode(), subject.encode()
+        msg = len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s
+        return "sr_" + hmac.new(self._pseudonym_key, msg, hashlib.sha256).hexdigest()[:40]
 
     @staticmethod
     def _aad(tenant: str, subject: str) -> bytes:

@@ -19,6 +19,7 @@ class Kind(StrEnum):
     CONNECTION_METADATA = "connection_metadata"
     TRANSACTION_PROOF = "transaction_proof"
     REQUEST = "request"
+    CORRECTION = "correction"  # a sealed rectification (GDPR art. 16), made by `vault subject rectify`
 
 
 class Purpose(StrEnum):
@@ -43,10 +44,11 @@ DEFAULT_PURPOSE: dict[Kind, Purpose] = {
     Kind.CONNECTION_METADATA: Purpose.SUPPORT,
     Kind.TRANSACTION_PROOF: Purpose.TRANSACTION_PROOF,
     Kind.REQUEST: Purpose.REQUEST_HANDLING,
+    Kind.CORRECTION: Purpose.REQUEST_HANDLING,  # a correction takes its original's purpose
 }
 
 #: kinds whose payload is a JSON object of personal fields, each committed on its own
-RECORD_KINDS = frozenset({Kind.CONNECTION_METADATA})
+RECORD_KINDS = frozenset({Kind.CONNECTION_METADATA, Kind.CORRECTION})
 
 
 def parse_kind(value: str) -> Kind:

@@ -64,12 +64,19 @@ class Tenant(Base):
 
 
 class SubjectKey(Base):
+    """One data key per (tenant, subject, purpose): erasing what one purpose allows never
+    destroys what another purpose must keep. A destroyed key keeps its row (``wrapped_key``
+    NULL); a later deposit for the same scope starts a new ``generation``. Keys made before
+    scopes existed have scope ``*``."""
+
     __tablename__ = "subject_keys"
-    __table_args__ = (UniqueConstraint("tenant_id", "subject"),)
+    __table_args__ = (UniqueConstraint("tenant_id", "subject", "scope", "generation", name="uq_subject_keys_scope"),)
 
     id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     subject: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(32), server_default="*")
+    generation: Mapped[int] = mapped_column(Integer, server_default="1")
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     kek_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -90,6 +97,7 @@ class Segment(Base):
     records: Mapped[int] = mapped_column(Integer)
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Item(Base):
@@ -126,6 +134,63 @@ class Item(Base):
     receipt: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     batch_seq: Mapped[int | None] = mapped_column(BigKey, ForeignKey("batches.seq"), nullable=True)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # retention lifecycle, orthogonal to ``state`` (the evidence pipeline): NULL (active),
+    # ``archived`` (restricted reads until ``archive_until``), ``erased`` (key destroyed,
+    # bytes may still sit under their lock), ``destroyed`` (every object version deleted)
+    disposal: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    disposed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disposal_rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    archive_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    storage_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    disposal_record: Mapped[str | None] = mapped_column(String(40), nullable=True)  # journal entry id
+    corrects: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+
+
+class Hold(Base):
+    """A legal hold: suspends every deletion of what it covers until released."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    session: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    case_ref: Mapped[str] = mapped_column(String(200))
+    placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    placed_by: Mapped[str] = mapped_column(String(200))
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class SubjectStatus(Base):
+    """What a data subject asked for that changes how the vault treats their data."""
+
+    __tablename__ = "subject_status"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    restricted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    objections: Mapped[str] = mapped_column(Text, default="{}")  # JSON {purpose: iso date}
+
+
+class JournalEntry(Base):
+    """One operation of the vault (who, what, when). ``body`` is the canonical JSON that the
+    leaf hashes; the other columns are copies for querying and are checked against it."""
+
+    __tablename__ = "journal"
+    __table_args__ = (Index("ix_journal_batch", "batch_seq"),)
+
+    seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject_ref: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    batch_seq: Mapped[int | None] = mapped_column(BigKey, ForeignKey("batches.seq"), nullable=True)
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Batch(Base):
@@ -141,6 +206,7 @@ class Batch(Base):
     tsa_chain: Mapped[str] = mapped_column(Text)  # PEM of TSA cert then its CA, as trusted
     gen_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     leaf_count: Mapped[int] = mapped_column(Integer)
+    journal_entries: Mapped[int] = mapped_column(Integer, server_default="0")
     object_prefix: Mapped[str] = mapped_column(String(512))
     versions: Mapped[str] = mapped_column(Text)  # JSON {file name: version id}
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

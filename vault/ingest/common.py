@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_, select
+
 from vault.context import NO_SUBJECT, VaultContext, check_name
-from vault.errors import InputError
+from vault.errors import Forbidden, InputError
 from vault.evidence.canonical import canonical_known
 from vault.evidence.kinds import (
     Kind,
@@ -22,8 +26,7 @@ from vault.evidence.kinds import (
 )
 from vault.evidence.manifest import StoragePin, item_manifest, leaf_of
 from vault.evidence.receipt import Receipt
-from vault.index.models import Tenant
-from vault.retention.rules import initial_retain_until
+from vault.index.models import Hold, SubjectStatus, Tenant
 from vault.storage.s3 import Lock
 
 
@@ -78,17 +81,73 @@ def validate(
     )
 
 
-def retention_for(ctx: VaultContext, tenant: Tenant, cls: RetentionClass, received_at: dt.datetime) -> Lock:
-    until = initial_retain_until(
-        cls,
-        received_at,
-        proof_years=tenant.proof_years,
-        operational_months=ctx.settings.operational_months,
-        service_ended_on=tenant.service_ended_on,
+def _whole_seconds(at: dt.datetime) -> dt.datetime:
+    """Object stores keep whole seconds: round up, never down."""
+    return at.replace(microsecond=0) + dt.timedelta(seconds=1) if at.microsecond else at
+
+
+@dataclass(frozen=True)
+class Retention:
+    until: dt.datetime  # what the vault commits to, in the vault's time (the index keeps it)
+    lock: Lock  # what the object store enforces (the same date, except in drills)
+
+
+def retention_for(
+    ctx: VaultContext, tenant: Tenant, purpose: Purpose, received_at: dt.datetime, *, legal_hold: bool = False
+) -> Retention:
+    rule = ctx.policy.rules[purpose]
+    until = _whole_seconds(
+        rule.committed_until(received_at, proof_years=tenant.proof_years, service_ended_on=tenant.service_ended_on)
     )
-    if until.microsecond:  # object stores keep whole seconds: round up, never down
-        until = until.replace(microsecond=0) + dt.timedelta(seconds=1)
-    return Lock(ctx.settings.lock_mode, until)
+    return Retention(until, store_lock(ctx, until, legal_hold=legal_hold))
+
+
+def store_lock(ctx: VaultContext, until: dt.datetime, *, legal_hold: bool = False) -> Lock:
+    """The Object Lock for a retain-until date; in a drill (``drill_lock_seconds``), a lock of
+    that many real seconds instead, so that real locks expire while the vault clock is moved."""
+    if ctx.settings.drill_lock_seconds > 0:
+        real = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ctx.settings.drill_lock_seconds)
+        return Lock(ctx.settings.lock_mode, _whole_seconds(real), legal_hold)
+    return Lock(ctx.settings.lock_mode, until, legal_hold)
+
+
+def under_hold(ctx: VaultContext, tenant: str, sessions: Iterable[str]) -> bool:
+    """Does an active legal hold cover new data of this tenant in these sessions?"""
+    with ctx.sessions() as s:
+        found = s.scalars(
+            select(Hold.id)
+            .where(
+                Hold.tenant_id == tenant,
+                Hold.released_at.is_(None),
+                Hold.item_id.is_(None),
+                or_(Hold.session.is_(None), Hold.session.in_(set(sessions))),
+            )
+            .limit(1)
+        ).first()
+    return found is not None
+
+
+def check_objections(ctx: VaultContext, reqs: Iterable[DepositRequest]) -> None:
+    """Refuse new data for a purpose its subject objected to (GDPR art. 21)."""
+    wanted = {(r.tenant, r.subject) for r in reqs if r.subject != NO_SUBJECT}
+    if not wanted:
+        return
+    purposes = {(r.tenant, r.subject, r.purpose.value) for r in reqs}
+    with ctx.sessions() as s:
+        rows = s.scalars(
+            select(SubjectStatus).where(
+                SubjectStatus.tenant_id.in_({t for t, _ in wanted}),
+                SubjectStatus.subject.in_({x for _, x in wanted}),
+            )
+        ).all()
+    for row in rows:
+        objected: dict[str, str] = json.loads(row.objections or "{}")
+        for purpose, since in objected.items():
+            if (row.tenant_id, row.subject, purpose) in purposes:
+                raise Forbidden(
+                    f"the data subject objected to the purpose {purpose!r}",
+                    detail=f"tenant {row.tenant_id!r}, since {since} (GDPR art. 21): no new data for this purpose",
+                )
 
 
 def finish_manifest(

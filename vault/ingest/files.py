@@ -25,10 +25,20 @@ from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encryp
 from vault.errors import InputError, StorageError, VaultError
 from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
+from vault.evidence.kinds import RECORD_KINDS
 from vault.evidence.manifest import StoragePin
 from vault.evidence.receipt import Receipt, sign_receipts
 from vault.index.models import Item
-from vault.ingest.common import DepositRequest, fault_point, finish_manifest, retention_for, store_manifests
+from vault.ingest.common import (
+    DepositRequest,
+    check_objections,
+    fault_point,
+    finish_manifest,
+    retention_for,
+    store_manifests,
+    under_hold,
+)
+from vault.journal.log import record
 from vault.privacy.commitments import commit_fields
 from vault.storage.s3 import StoredObject
 
@@ -118,13 +128,17 @@ def _parts(stream: Iterator[bytes], part_size: int) -> Iterator[bytes]:
 
 def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Receipt:
     """Deposit the bytes of ``src`` as one item; return the signed receipt once durable."""
-    if req.kind.value == "connection_metadata":
-        raise InputError("connection_metadata is deposited as records, not as a file stream")
+    if req.kind in RECORD_KINDS:
+        raise InputError(f"{req.kind.value} is deposited as records, not as a file stream")
     tenant = ctx.ensure_tenant(req.tenant)
-    key_id, dek = ctx.data_key(req.tenant, req.subject)
+    check_objections(ctx, [req])
+    key_id, dek = ctx.data_key(req.tenant, req.subject, req.purpose.value)
     received_at = ctx.now()
     item_id = new_item_id(received_at)
-    lock = retention_for(ctx, tenant, req.retention_class, received_at)
+    retention = retention_for(
+        ctx, tenant, req.purpose, received_at, legal_hold=under_hold(ctx, req.tenant, [req.session])
+    )
+    lock = retention.lock
     object_key = f"t/{req.tenant}/items/{item_id}"
 
     with ctx.sessions() as s:  # (1) intent
@@ -140,7 +154,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
                 state="writing",
                 received_at=received_at,
                 object_key=object_key,
-                retain_until=lock.retain_until,
+                retain_until=retention.until,
                 lock_mode=lock.mode,
             )
         )
@@ -233,5 +247,20 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
         ):  # recovery gave this deposit up meanwhile: it is not acknowledged
             s.rollback()
             raise VaultError("deposit abandoned", detail=f"item {item_id} was marked orphaned; retry")
+        ctx.check_key_live(s, {key_id})
+        record(
+            s,
+            ctx,
+            ctx.principal,
+            "deposit",
+            tenant=req.tenant,
+            subject=None if req.subject == "-" else req.subject,
+            at=received_at,
+            items=[item_id],
+            kind=req.kind.value,
+            purpose=req.purpose.value,
+            session=req.session,
+            sha256=sha256,
+        )
         s.commit()
     return receipt

@@ -2,7 +2,7 @@
 
 One S3 PUT costs about as much as a thousand small records' worth of hashing, so records
 that arrive together, in one call or in concurrent calls, are written as one segment object
-per (tenant, retention class), and each record is indexed by (object, version, offset,
+per (tenant, purpose), and each record is indexed by (object, version, offset,
 length). Each record is encrypted on its own under its subject's data key, so erasing one
 subject does not touch the others sharing the segment. An acknowledgement still means the
 segment is in object storage and the records' rows are committed.
@@ -36,11 +36,14 @@ from vault.index.models import Item, Segment
 from vault.ingest.common import (
     DepositRequest,
     check_fields,
+    check_objections,
     fault_point,
     finish_manifest,
     retention_for,
     store_manifests,
+    under_hold,
 )
+from vault.journal.log import record
 from vault.privacy.commitments import commit_fields
 from vault.storage.s3 import Lock
 
@@ -73,7 +76,12 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     req0 = group[0].req
     tenant = ctx.ensure_tenant(req0.tenant)
     received_at = ctx.now()
-    lock: Lock = retention_for(ctx, tenant, req0.retention_class, received_at)
+    # one segment = one tenant and one purpose, received at one instant: its records share
+    # one retain-until date, so they expire (and are deleted) together
+    retention = retention_for(
+        ctx, tenant, req0.purpose, received_at, legal_hold=under_hold(ctx, req0.tenant, {p.req.session for p in group})
+    )
+    lock: Lock = retention.lock
     segment_id = new_segment_id(received_at)
     object_key = f"t/{req0.tenant}/segments/{req0.retention_class.value}/{segment_id}"
 
@@ -82,7 +90,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     offset = 0
     prepared = []
     for p in group:
-        key_id, dek = ctx.data_key(p.req.tenant, p.req.subject)
+        key_id, dek = ctx.data_key(p.req.tenant, p.req.subject, p.req.purpose.value)
         item_id = new_item_id(received_at)
         blob = encrypt_bytes(dek, item_id.encode(), p.plaintext)
         prepared.append((p, item_id, key_id, p.commitments, p.plaintext, blob, offset))
@@ -100,7 +108,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
                 state="writing",
                 size=offset,
                 records=len(group),
-                retain_until=lock.retain_until,
+                retain_until=retention.until,
                 created_at=received_at,
             )
         )
@@ -151,7 +159,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
                 "offset": off,
                 "length": len(blob),
                 "segment_id": segment_id,
-                "retain_until": lock.retain_until,
+                "retain_until": retention.until,
                 "lock_mode": lock.mode,
                 "evidence": evidence,
                 "leaf": leaf,
@@ -170,7 +178,20 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
         )
         if cast(CursorResult[Any], done).rowcount != 1:  # recovery gave this write up meanwhile: it is not acknowledged
             raise VaultError("deposit abandoned", detail=f"segment {segment_id} was marked orphaned; retry")
+        ctx.check_key_live(s, {row["subject_key_id"] for row in rows})
         s.execute(insert(cast(Table, Item.__table__)), rows)  # Core executemany: no ORM bookkeeping per row
+        record(
+            s,
+            ctx,
+            ctx.principal,
+            "deposit",
+            tenant=req0.tenant,
+            at=received_at,
+            items=[row["id"] for row in rows],
+            kind=req0.kind.value,
+            purpose=req0.purpose.value,
+            segment=segment_id,
+        )
         s.commit()
     return receipts
 
@@ -179,7 +200,7 @@ class RecordPacker:
     """Group commit for records: callers block until their segment is durable.
 
     Each flusher thread drains everything waiting (after a short linger), splits it by
-    (tenant, retention class) and size limits, and writes one segment per group. Two
+    (tenant, purpose) and size limits, and writes one segment per group. Two
     flushers by default: while one waits on the object store and the index, the next
     group gathers and goes, so callers are not serialised behind one write.
     """
@@ -196,6 +217,7 @@ class RecordPacker:
             t.start()
 
     def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
+        check_objections(self.ctx, [r for r, _ in reqs])
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
         pending = [_prepare(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
         with self._cv:
@@ -230,7 +252,7 @@ class RecordPacker:
                 continue
             groups: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
             for p in batch:
-                groups[(p.req.tenant, p.req.retention_class.value)].append(p)
+                groups[(p.req.tenant, p.req.purpose.value)].append(p)
             for group in groups.values():
                 for part in split_segments(group, s.segment_max_records, s.segment_max_bytes):
                     self._flush(part)
@@ -267,13 +289,14 @@ def split_segments(group: list[_Pending], max_records: int, max_bytes: int) -> I
 
 def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
     """One call carrying many records: they share segment writes. Receipts come in input order."""
+    check_objections(ctx, [r for r, _ in reqs])
     by_group: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
     order: dict[int, int] = {}
     for n, (r, f) in enumerate(reqs):
         # every record is validated and committed before the first write
         p = _prepare(r, f, None)
         order[id(p)] = n
-        by_group[(r.tenant, r.retention_class.value)].append(p)
+        by_group[(r.tenant, r.purpose.value)].append(p)
     out: list[Receipt | None] = [None] * len(reqs)
     s = ctx.settings
     for group in by_group.values():

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from vault.batch.sealer import seal_pending
 from vault.context import VaultContext
 from vault.errors import TSAUnavailable, VaultError
-from vault.index.models import Item
+from vault.index.models import Item, JournalEntry
 
 log = logging.getLogger("vault.batcher")
 
@@ -42,10 +42,14 @@ class Batcher:
             count, oldest = s.execute(
                 select(func.count(), func.min(Item.received_at)).where(Item.state == "stored")
             ).one()
-        if not count:
+            entries, first_entry = s.execute(
+                select(func.count(), func.min(JournalEntry.at)).where(JournalEntry.batch_seq.is_(None))
+            ).one()
+        if not count and not entries:
             return False
-        if count >= self.ctx.settings.batch_max_items:
+        if count + entries >= self.ctx.settings.batch_max_items:
             return True
+        oldest = min(t for t in (oldest, first_entry) if t is not None)
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=dt.UTC)
         age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()

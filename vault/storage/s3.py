@@ -78,6 +78,13 @@ def _err(action: str, e: Exception) -> StorageError:
 class Lock:
     mode: str
     retain_until: dt.datetime
+    legal_hold: bool = False
+
+    def headers(self) -> dict[str, Any]:
+        h: dict[str, Any] = {"ObjectLockMode": self.mode, "ObjectLockRetainUntilDate": self.retain_until}
+        if self.legal_hold:
+            h["ObjectLockLegalHoldStatus"] = "ON"
+        return h
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,7 @@ class ObjectStore:
                 Body=body,
                 ContentType=content_type,
                 ChecksumSHA256=base64.b64encode(digest).decode(),
-                ObjectLockMode=lock.mode,  # type: ignore[arg-type]
-                ObjectLockRetainUntilDate=lock.retain_until,
+                **lock.headers(),
             )
         except (ClientError, BotoCoreError) as e:
             raise _err(f"put {key}", e) from e
@@ -165,8 +171,7 @@ class ObjectStore:
                 Bucket=self.bucket,
                 Key=key,
                 ChecksumAlgorithm="SHA256",
-                ObjectLockMode=lock.mode,  # type: ignore[arg-type]
-                ObjectLockRetainUntilDate=lock.retain_until,
+                **lock.headers(),
             )
         except (ClientError, BotoCoreError) as e:
             raise _err(f"create multipart {key}", e) from e
@@ -251,3 +256,106 @@ class ObjectStore:
             return dict(self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version_id))
         except ClientError as e:
             raise NotFound("object version missing", detail=f"{self.bucket}/{key}@{version_id}") from e
+
+    # -- retention management -------------------------------------------------------------
+    def versions(self, key: str) -> list[tuple[str, bool]]:
+        """Every (version id, is delete marker) stored under exactly ``key``."""
+        out: list[tuple[str, bool]] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": key}
+        try:
+            while True:
+                r = self.client.list_object_versions(**kwargs)
+                out += [(v["VersionId"], False) for v in r.get("Versions", []) if v.get("Key") == key]
+                out += [(v["VersionId"], True) for v in r.get("DeleteMarkers", []) if v.get("Key") == key]
+                if not r.get("IsTruncated"):
+                    return out
+                kwargs["KeyMarker"] = r.get("NextKeyMarker")
+                kwargs["VersionIdMarker"] = r.get("NextVersionIdMarker")
+        except (ClientError, BotoCoreError) as e:
+            raise _err(f"list versions of {key}", e) from e
+
+    def delete_all_versions(self, key: str) -> list[str]:
+        """Delete every version (and delete marker) of ``key``; the store refuses while a lock
+        or legal hold protects one (StorageError), leaving the others as they were."""
+        deleted = []
+        for version_id, _marker in self.versions(key):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            except (ClientError, BotoCoreError) as e:
+                raise _err(f"delete {key}@{version_id}", e) from e
+            deleted.append(version_id)
+        return deleted
+
+    def extend_retention(self, key: str, version_id: str, mode: str, until: dt.datetime) -> bool:
+        """Move the version's retain-until date later (never earlier); True when it changed."""
+        try:
+            current = self.client.get_object_retention(Bucket=self.bucket, Key=key, VersionId=version_id)
+            have = current.get("Retention", {}).get("RetainUntilDate")
+            if have is not None and have >= until:
+                return False
+            self.client.put_object_retention(
+                Bucket=self.bucket,
+                Key=key,
+                VersionId=version_id,
+                Retention={"Mode": mode, "RetainUntilDate": until},  # type: ignore[misc,arg-type]
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise _err(f"extend retention of {key}@{version_id}", e) from e
+        return True
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, VersionId=version_id, LegalHold={"Status": "ON" if on else "OFF"}
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise _err(f"legal hold on {key}@{version_id}", e) from e
+
+    def legal_hold(self, key: str, version_id: str) -> bool:
+        try:
+            r = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchObjectLockConfiguration",):
+                return False
+            raise _err(f"legal hold of {key}@{version_id}", e) from e
+        except BotoCoreError as e:
+            raise _err(f"legal hold of {key}@{version_id}", e) from e
+        return r.get("LegalHold", {}).get("Status") == "ON"
+
+    def archive_tier(self, key: str, version_id: str, storage_class: str = "GLACIER") -> str:
+        """Ask the store to move a version to an archive storage class.
+
+        Uses a lifecycle rule on the tag ``vault-tier=archive`` (the only way to change the
+        class of a locked version without rewriting it). Returns the tier reached: the storage
+        class, or ``"recorded"`` when the store has no lifecycle transitions (SeaweedFS
+        answers 501 NotImplemented): the archive then exists as a state in the index only.
+        """
+        rule = {
+            "ID": "vault-archive-tier",
+            "Status": "Enabled",
+            "Filter": {"Tag": {"Key": "vault-tier", "Value": "archive"}},
+            "Transitions": [{"Days": 0, "StorageClass": storage_class}],
+        }
+        try:
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket,
+                LifecycleConfiguration={"Rules": [rule]},  # type: ignore[list-item]
+            )
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "NotImplemented" or status == 501:
+                return "recorded"
+            raise _err("put lifecycle configuration", e) from e
+        except BotoCoreError as e:
+            raise _err("put lifecycle configuration", e) from e
+        try:
+            self.client.put_object_tagging(
+                Bucket=self.bucket,
+                Key=key,
+                VersionId=version_id,
+                Tagging={"TagSet": [{"Key": "vault-tier", "Value": "archive"}]},
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise _err(f"tag {key}@{version_id} for the archive tier", e) from e
+        return storage_class

@@ -6,6 +6,7 @@ every digest from the bytes actually stored, then checks path, seal, token and c
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from vault.context import VaultContext
 from vault.errors import KeyError_, NotFound, StorageError
-from vault.index.models import Batch, Item
+from vault.index.models import Batch, Item, JournalEntry
 from vault.proof.payload import PayloadRead
 from vault.verify.proof_checks import check_batch_proof, check_payload
 from vault.verify.report import Report
@@ -84,18 +85,10 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
         f"{pin['bucket']}/{pin['key']} version {pin['version_id']}",
     )
 
-    reader = PayloadRead(ctx, item)
-    try:
-        plaintext = reader.plaintext()
-        check_payload(report, plaintext, evidence)
-        _report_stored_bytes(report, reader.ciphertext_sha256, pin["ciphertext_sha256"])
-    except NotFound as e:
-        report.add("object_version", False, f"object missing: {e}")
-    except KeyError_ as e:  # includes DecryptionError
-        report.add("decrypt", False, str(e))
-        _check_ciphertext_only(ctx, item, pin["ciphertext_sha256"], report)
-    except StorageError as e:
-        report.add("object_version", False, f"object unreadable: {e}")
+    if item.disposal in ("erased", "destroyed"):
+        _check_disposal(ctx, item, report)
+    else:
+        _check_content(ctx, item, pin, evidence, report)
 
     if batch is None and item.state == "sealed":
         report.add("batch_objects", False, f"chain broken: item is sealed in batch {item.batch_seq}, which is missing")
@@ -150,3 +143,52 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
                 else f"chain broken: batch {prev.seq} root is {prev_root}, not {manifest.get('previous_root')}",
             )
     return report
+
+
+def _check_disposal(ctx: VaultContext, item: Item, report: Report) -> None:
+    """A destroyed item: no content to check, but its destruction record must exist, hash
+    right, name this item and be sealed (or pending sealing)."""
+    report.destroyed_rule = item.disposal_rule or item.disposal
+    report.info["disposal"] = {
+        "state": item.disposal,
+        "at": item.disposed_at.isoformat() if item.disposed_at else None,
+        "rule": item.disposal_rule,
+        "record": item.disposal_record,
+    }
+    with ctx.sessions() as s:
+        entry = (
+            s.scalars(select(JournalEntry).where(JournalEntry.id == item.disposal_record)).first()
+            if item.disposal_record
+            else None
+        )
+    if entry is None:
+        report.add("destruction_record", False, f"no destruction record for {item.disposal} item {item.id}")
+        return
+    body = json.loads(entry.body)
+    named = item.id in entry.body.decode()
+    ok = hashlib.sha256(entry.body).digest() == entry.leaf and named
+    where = f"sealed in batch {entry.batch_seq}" if entry.batch_seq else "awaiting its batch"
+    report.add(
+        "destruction_record",
+        ok,
+        f"{body.get('action')} record {entry.id} at {body.get('at')} ({where})"
+        if ok
+        else f"destruction record {entry.id} does not match its leaf or does not name the item",
+    )
+
+
+def _check_content(
+    ctx: VaultContext, item: Item, pin: dict[str, Any], evidence: dict[str, Any], report: Report
+) -> None:
+    reader = PayloadRead(ctx, item)
+    try:
+        plaintext = reader.plaintext()
+        check_payload(report, plaintext, evidence)
+        _report_stored_bytes(report, reader.ciphertext_sha256, pin["ciphertext_sha256"])
+    except NotFound as e:
+        report.add("object_version", False, f"object missing: {e}")
+    except KeyError_ as e:  # includes DecryptionError
+        report.add("decrypt", False, str(e))
+        _check_ciphertext_only(ctx, item, pin["ciphertext_sha256"], report)
+    except StorageError as e:
+        report.add("object_version", False, f"object unreadable: {e}")

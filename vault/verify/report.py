@@ -18,12 +18,14 @@ class Check:
 
 @dataclass
 class Report:
-    """``status`` is ``valid``, ``invalid`` or ``pending`` (deposited, not yet sealed)."""
+    """``status`` is ``valid``, ``invalid``, ``pending`` (deposited, not yet sealed) or
+    ``destroyed`` (content gone under a rule; the proof that it existed still verifies)."""
 
     item: str
     checks: list[Check] = field(default_factory=list)
     pending: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    destroyed_rule: str | None = None
 
     def add(self, name: str, ok: bool, detail: str = "") -> bool:
         self.checks.append(Check(name, ok, detail))
@@ -31,12 +33,14 @@ class Report:
 
     @property
     def valid(self) -> bool:
-        return not self.pending and bool(self.checks) and all(c.ok for c in self.checks)
+        return not self.pending and self.destroyed_rule is None and bool(self.checks) and all(c.ok for c in self.checks)
 
     @property
     def status(self) -> str:
         if self.pending and all(c.ok for c in self.checks):
             return "pending"
+        if self.destroyed_rule is not None and all(c.ok for c in self.checks):
+            return "destroyed"
         return "valid" if self.valid else "invalid"
 
     @property
@@ -49,9 +53,13 @@ class Report:
             "valid": self.valid,
             "status": self.status,
             "checks": [c.as_json() for c in self.checks],
+            **({"rule": self.destroyed_rule} if self.destroyed_rule is not None else {}),
             **({"info": self.info} if self.info else {}),
         }
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.valid else 1
+        """0 valid, 1 invalid or pending, 3 destroyed (and its proof of existence intact)."""
+        if self.valid:
+            return 0
+        return 3 if self.status == "destroyed" else 1

@@ -1,0 +1,1 @@
+"""Who is acting, and what their role lets them read."""

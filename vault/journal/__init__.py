@@ -1,0 +1,1 @@
+"""The vault's own journal: every operation, sealed and timestamped like evidence."""

@@ -1,0 +1,245 @@
+"""The data subject's rights within a tenant: access and portability, rectification,
+restriction and objection (erasure is in :mod:`vault.privacy.erasure`).
+
+Each request and its outcome is written to the journal in the same transaction as its effect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.context import VaultContext, check_name
+from vault.errors import InputError, NotFound
+from vault.evidence.kinds import Kind, Purpose
+from vault.evidence.manifest import iso
+from vault.index.models import Item, JournalEntry, SubjectKey, SubjectStatus, Tenant
+from vault.ingest.common import DepositRequest
+from vault.ingest.records import deposit_records
+from vault.journal.entry import parse_body
+from vault.journal.log import record
+from vault.privacy.reading import view_item
+from vault.proof.payload import PayloadRead
+from vault.retention.decide import decide
+from vault.retention.facts import load_holds, load_items
+from vault.retention.policy import LegalBasis
+
+ACCESS_TYPE = "vault-subject-access/1"
+
+
+def _check(ctx: VaultContext, tenant: str, subject: str) -> None:
+    check_name("tenant", tenant)
+    check_name("subject", subject)
+    with ctx.sessions() as s:
+        if s.get(Tenant, tenant) is None:
+            raise NotFound("no such tenant", detail=tenant)
+
+
+def _status(s: Session, tenant: str, subject: str) -> SubjectStatus:
+    st = s.get(SubjectStatus, (tenant, subject))
+    if st is None:
+        st = SubjectStatus(tenant_id=tenant, subject=subject, objections="{}")
+        s.add(st)
+    return st
+
+
+# -- access and portability -------------------------------------------------------------------
+def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> dict[str, Any]:
+    """Write ``subject.json`` (machine-readable, portable) and ``files/`` for the subject's
+    file items into ``out`` (which must not exist or be empty); written whole or not at all."""
+    _check(ctx, tenant, subject)
+    out = out.absolute()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("the output folder exists and is not empty", detail=str(out))
+    now = ctx.now()
+    with ctx.sessions() as s:
+        rows = load_items(s, tenant=tenant, subject=subject)
+        holds = load_holds(s, tenant=tenant)
+        status = s.get(SubjectStatus, (tenant, subject))
+        items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_([r.facts.id for r in rows]))).all()}
+        ref = ctx.keyring.pseudonym(tenant, subject)
+        requests = [
+            parse_body(e.body)
+            for e in s.scalars(
+                select(JournalEntry).where(JournalEntry.subject_ref == ref).order_by(JournalEntry.seq)
+            ).all()
+        ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        entries = []
+        for r in rows:
+            it = items[r.facts.id]
+            if it.kind == Kind.CORRECTION.value:
+                continue  # shown inside the item it corrects
+            rule = ctx.policy[it.purpose]
+            d = decide(ctx.policy, r.facts, holds, now)
+            entry: dict[str, Any] = {
+                "id": it.id,
+                "kind": it.kind,
+                "session": it.session,
+                "purpose": it.purpose,
+                "purpose_label": rule.label,
+                "legal_basis": rule.legal_basis.value,
+                "retention_rule": rule.name,
+                "received_at": iso(it.received_at),
+                "retain_until": iso(d.retain_until) if d is not None and d.retain_until else None,
+                "status": it.disposal or "active",
+                "legal_hold": bool(d is not None and getattr(d, "hold", None)),
+                "content_sha256": it.sha256,
+                "fields": None,
+                "file": None,
+            }
+            if it.disposal in ("erased", "destroyed"):
+                entry["status_detail"] = (
+                    f"{it.disposal} on {iso(it.disposed_at)} ({it.disposal_rule})" if it.disposed_at else it.disposal
+                )
+            else:
+                view = view_item(ctx, it)
+                entry["fields"] = view.fields
+                if view.corrections:
+                    entry["corrections"] = view.corrections
+                    entry["original_fields"] = view.original
+                if it.segment_id is None:
+                    (tmp / "files").mkdir(exist_ok=True)
+                    name = f"files/{it.id}"
+                    with open(tmp / name, "wb") as f:
+                        for chunk in PayloadRead(ctx, it).plaintext():
+                            f.write(chunk)
+                    entry["file"] = name
+            entries.append(entry)
+        doc = {
+            "type": ACCESS_TYPE,
+            "tenant": tenant,
+            "subject": subject,
+            "generated_at": iso(now),
+            "restricted": bool(status and status.restricted_at),
+            "objections": json.loads(status.objections) if status else {},
+            "items": entries,
+            "requests": requests,
+        }
+        (tmp / "subject.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        with ctx.sessions() as s:
+            record(s, ctx, ctx.principal, "subject_access", tenant=tenant, subject=subject, at=now, items=len(entries))
+            s.commit()
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": str(out), "items": len(entries)}
+
+
+# -- rectification ----------------------------------------------------------------------------
+def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: str, value: str) -> dict[str, Any]:
+    """Deposit a sealed correction linked to the original item (which stays as evidence)."""
+    _check(ctx, tenant, subject)
+    with ctx.sessions() as s:
+        row = s.execute(
+            select(Item, SubjectKey)
+            .join(SubjectKey, SubjectKey.id == Item.subject_key_id)
+            .where(Item.id == item_id, Item.tenant_id == tenant)
+        ).first()
+    if row is None or row[1].subject != subject:
+        raise NotFound("no such item of this subject in this tenant", detail=f"{item_id} ({tenant}/{subject})")
+    item = row[0]
+    if item.state not in ("stored", "sealed") or item.disposal in ("erased", "destroyed"):
+        raise InputError(f"item {item_id} cannot be corrected", detail=f"it is {item.disposal or item.state}")
+    if item.kind == Kind.CORRECTION.value:
+        raise InputError("correct the original item, not a correction", detail=f"{item_id} corrects {item.corrects}")
+    assert item.evidence is not None
+    fields = json.loads(item.evidence)["commitments"]
+    if field == "subject" or field not in fields:
+        raise InputError(
+            f"item {item_id} has no correctable field {field!r}",
+            detail="fields: " + ", ".join(sorted(f for f in fields if f != "subject")) or "none",
+        )
+    req = DepositRequest(
+        tenant=tenant,
+        session=item.session,
+        kind=Kind.CORRECTION,
+        purpose=Purpose(item.purpose),
+        subject=subject,
+        meta={},
+    )
+    [receipt] = deposit_records(ctx, [(req, {"corrects": item_id, "field": field, "value": value})])
+    with ctx.sessions() as s:
+        s.execute(
+            Item.__table__.update().where(Item.__table__.c.id == receipt.item_id).values(corrects=item_id)  # type: ignore[attr-defined]
+        )
+        record(
+            s,
+            ctx,
+            ctx.principal,
+            "subject_rectify",
+            tenant=tenant,
+            subject=subject,
+            item=item_id,
+            field=field,
+            correction=receipt.item_id,
+        )
+        s.commit()
+    return {"item": item_id, "correction": receipt.item_id, "field": field}
+
+
+# -- restriction and objection ----------------------------------------------------------------
+def restrict(ctx: VaultContext, tenant: str, subject: str, *, lift: bool = False) -> dict[str, Any]:
+    _check(ctx, tenant, subject)
+    now = ctx.now()
+    with ctx.sessions() as s:
+        st = _status(s, tenant, subject)
+        st.restricted_at = None if lift else (st.restricted_at or now)
+        record(s, ctx, ctx.principal, "subject_restrict", tenant=tenant, subject=subject, at=now, lifted=lift)
+        s.commit()
+        return {
+            "restricted": st.restricted_at is not None,
+            "since": iso(st.restricted_at) if st.restricted_at else None,
+        }
+
+
+def object_to(ctx: VaultContext, tenant: str, subject: str, purpose: str) -> dict[str, Any]:
+    """Record an objection; it stops the purpose when its legal basis is legitimate interest."""
+    _check(ctx, tenant, subject)
+    try:
+        p = Purpose(purpose)
+    except ValueError:
+        raise InputError(
+            f"unknown purpose {purpose!r}", detail="expected one of " + ", ".join(x.value for x in Purpose)
+        ) from None
+    rule = ctx.policy.rules[p]
+    now = ctx.now()
+    accepted = rule.legal_basis is LegalBasis.LEGITIMATE_INTEREST
+    reason = (
+        "processing based on legitimate interest: stopped for this subject (GDPR art. 21(1))"
+        if accepted
+        else f"processing based on {rule.legal_basis.value.replace('_', ' ')}: the right to object does not apply "
+        "(GDPR art. 21(1) covers art. 6(1)(e) and (f) only); the objection is recorded"
+    )
+    with ctx.sessions() as s:
+        st = _status(s, tenant, subject)
+        if accepted:
+            objections = json.loads(st.objections or "{}")
+            objections.setdefault(p.value, iso(now))
+            st.objections = json.dumps(objections, sort_keys=True)
+        record(
+            s,
+            ctx,
+            ctx.principal,
+            "subject_object",
+            tenant=tenant,
+            subject=subject,
+            at=now,
+            purpose=p.value,
+            accepted=accepted,
+            reason=reason,
+        )
+        s.commit()
+    return {"purpose": p.value, "accepted": accepted, "reason": reason}

@@ -1,0 +1,241 @@
+"""The retention run (``vault retention apply``): do what the plan says is due now.
+
+Per object: delete every version of the object and of its manifest, then, in one
+transaction, mark its items destroyed and write the sealed destruction record (a journal
+entry: what, when, under which rule, the digests kept). A store that refuses (a lock or a
+legal hold still active) leaves the items exactly as they were, reported as failed, for the
+next run. Keys no longer needed by any live item are destroyed last.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+
+from vault.batch.sealer import seal_pending
+from vault.context import VaultContext
+from vault.errors import StorageError, TSAUnavailable
+from vault.evidence.manifest import iso
+from vault.index.models import Item, Segment, SubjectKey
+from vault.ingest.common import store_lock
+from vault.journal.log import record
+from vault.retention.decide import Action, Due
+from vault.retention.facts import ItemRow, manifest_key
+from vault.retention.plan import make_plan
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunResult:
+    at: dt.datetime
+    destroyed: list[dict[str, Any]] = field(default_factory=list)
+    archived: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    keys_destroyed: int = 0
+    kept: int = 0
+    sealed: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "destroyed": self.destroyed,
+            "archived": self.archived,
+            "failed": self.failed,
+            "keys_destroyed": self.keys_destroyed,
+            "kept": self.kept,
+            "sealed": self.sealed,
+        }
+
+
+def apply_retention(
+    ctx: VaultContext, *, tenant: str | None = None, progress: Progress | None = None, seal: bool = True
+) -> RunResult:
+    at = ctx.now()
+    plan = make_plan(ctx, at, tenant=tenant)
+    result = RunResult(at, kept=len(plan.kept))
+    deletes: dict[str, list[tuple[Due, ItemRow]]] = defaultdict(list)
+    archives: list[tuple[Due, ItemRow]] = []
+    for d, r in plan.due:
+        if d.action is Action.ARCHIVE:
+            archives.append((d, r))
+        else:
+            deletes[r.object_key].append((d, r))
+    total = len(deletes) + len(archives)
+    done = 0
+    touched_keys: set[int] = set()
+    for key, entries in deletes.items():
+        _destroy_object(ctx, key, entries, at, result)
+        touched_keys |= {r.subject_key_id for _, r in entries}
+        done += 1
+        if progress:
+            progress(done, total)
+    for d, r in archives:
+        _archive(ctx, d, r, at, result)
+        done += 1
+        if progress:
+            progress(done, total)
+    result.keys_destroyed = destroy_unused_keys(ctx, touched_keys, at, reason="retention run")
+    with ctx.sessions() as s:
+        record(
+            s,
+            ctx,
+            ctx.principal,
+            "retention_run",
+            tenant=tenant,
+            at=at,
+            destroyed=len(result.destroyed),
+            archived=len(result.archived),
+            failed=len(result.failed),
+            kept=result.kept,
+            keys_destroyed=result.keys_destroyed,
+        )
+        s.commit()
+    if seal:
+        result.sealed = seal_now(ctx)
+    return result
+
+
+def seal_now(ctx: VaultContext) -> str:
+    """Seal the records just written; a TSA outage only delays it (the batcher retries)."""
+    try:
+        batches = seal_pending(ctx)
+    except TSAUnavailable as e:
+        return f"not sealed yet (no TSA answered: {e}); the batcher will seal the records"
+    return f"sealed in batch {batches[-1].seq}" if batches else "nothing to seal"
+
+
+def _destroy_object(
+    ctx: VaultContext, key: str, entries: list[tuple[Due, ItemRow]], at: dt.datetime, result: RunResult
+) -> None:
+    try:
+        deleted = ctx.store.delete_all_versions(key) + ctx.store.delete_all_versions(manifest_key(key))
+    except StorageError as e:
+        for _, r in entries:
+            result.failed.append({"id": r.facts.id, "reason": str(e)})
+        return
+    with ctx.sessions() as s:
+        items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_([r.facts.id for _, r in entries]))).all()}
+        details = []
+        for d, r in entries:
+            it = items[r.facts.id]
+            rule = it.disposal_rule if d.action is Action.DELETE_OBJECTS and it.disposal_rule else d.rule
+            assert it.leaf is not None
+            details.append(
+                {
+                    "id": it.id,
+                    "kind": it.kind,
+                    "purpose": it.purpose,
+                    "rule": rule,
+                    "retain_until": iso(d.retain_until),
+                    "received_at": iso(it.received_at),
+                    "sha256": it.sha256,
+                    "leaf": it.leaf.hex(),
+                    "batch": it.batch_seq,
+                }
+            )
+        entry = record(
+            s,
+            ctx,
+            ctx.principal,
+            "destroy",
+            tenant=entries[0][1].facts.tenant,
+            at=at,
+            objects=[key, manifest_key(key)],
+            versions_deleted=len(deleted),
+            items=details,
+        )
+        for det in details:
+            s.execute(
+                update(Item)
+                .where(Item.id == det["id"])
+                .values(disposal="destroyed", disposed_at=at, disposal_rule=det["rule"], disposal_record=entry.id)
+            )
+            result.destroyed.append({"id": det["id"], "rule": det["rule"], "record": entry.id})
+        s.execute(update(Segment).where(Segment.object_key == key).values(deleted_at=at))
+        s.commit()
+
+
+def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: RunResult) -> None:
+    until = r.facts.archive_until
+    assert until is not None
+    lock = store_lock(ctx, until)
+    tier = "recorded"
+    try:
+        for k in (r.object_key, manifest_key(r.object_key)):
+            for version_id, marker in ctx.store.versions(k):
+                if not marker:
+                    ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
+        if r.version_id is not None:
+            tier = ctx.store.archive_tier(r.object_key, r.version_id)
+    except StorageError as e:
+        result.failed.append({"id": r.facts.id, "reason": str(e)})
+        return
+    with ctx.sessions() as s:
+        entry = record(
+            s,
+            ctx,
+            ctx.principal,
+            "archive",
+            tenant=r.facts.tenant,
+            at=at,
+            item=r.facts.id,
+            rule=d.rule,
+            active_until=iso(d.retain_until),
+            archive_until=iso(until),
+            tier=tier,
+        )
+        s.execute(
+            update(Item)
+            .where(Item.id == r.facts.id)
+            .values(disposal="archived", disposed_at=at, storage_tier=tier, disposal_record=entry.id)
+        )
+        s.commit()
+    result.archived.append({"id": r.facts.id, "archive_until": iso(until), "tier": tier})
+
+
+def destroy_unused_keys(ctx: VaultContext, key_ids: set[int], at: dt.datetime, *, reason: str) -> int:
+    """Destroy each of these keys that no live item (nor a deposit in flight) still needs."""
+    if not key_ids:
+        return 0
+    n = 0
+    with ctx.sessions() as s:
+        for kid in sorted(key_ids):
+            key = s.scalars(select(SubjectKey).where(SubjectKey.id == kid).with_for_update()).first()
+            if key is None or key.wrapped_key is None:
+                continue
+            needed = s.scalars(
+                select(Item.id)
+                .where(
+                    Item.subject_key_id == kid,
+                    Item.state != "orphaned",
+                    (Item.disposal.is_(None)) | (Item.disposal == "archived"),
+                )
+                .limit(1)
+            ).first()
+            if needed is not None:
+                continue
+            key.wrapped_key = None
+            key.destroyed_at = at
+            record(
+                s,
+                ctx,
+                ctx.principal,
+                "key_destroyed",
+                tenant=key.tenant_id,
+                subject=None if key.subject == "-" else key.subject,
+                at=at,
+                key=kid,
+                scope=key.scope,
+                generation=key.generation,
+                reason=reason,
+            )
+            n += 1
+        s.commit()
+    ctx.forget_keys(key_ids)
+    return n
