@@ -4,7 +4,6 @@ with the vault's clock set (VAULT_CLOCK) and short real Object Lock durations
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from pathlib import Path

@@ -173,6 +173,15 @@ def status(json_out: JsonOpt = False) -> None:
             checks["tsa"] = {"ok": True, "detail": f"{tok.tsa_url} answered, token verified"}
         except VaultError as e:
             checks["tsa"] = {"ok": False, "detail": str(e)}
+        checks["retention"] = (
+            {
+                "ok": False,
+                "detail": f"DRILL MODE: drill_lock_seconds = {settings.drill_lock_seconds:g}, new locks last seconds, "
+                "not their retention (drills and tests only)",
+            }
+            if settings.drill_lock_seconds > 0
+            else {"ok": True, "detail": f"policy {ctx.policy.source}, locks {settings.lock_mode}"}
+        )
         hb = settings.run_dir / "batcher.heartbeat"
         try:
             age = dt.datetime.now(dt.UTC).timestamp() - float(hb.read_text())
@@ -382,7 +391,7 @@ def verify(
         ctx = _context()
         try:
             report = verify_item(ctx, item)
-            _journal(ctx, "verify", tenant=report.info.get("tenant"), item=item, status=report.status)
+            _journal(ctx, "verify", tenant=report.info.get("tenant"), item=item, status=report.status)  # read
         finally:
             ctx.close()
     _print_report(report, json_out)

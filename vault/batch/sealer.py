@@ -71,7 +71,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
         ).all()
         # the journal rides in the same batches: its entries are sealed exactly like evidence
         entries = s.execute(
-            select(JournalEntry.seq, JournalEntry.leaf)
+            select(JournalEntry.seq, JournalEntry.leaf, JournalEntry.body)
             .where(JournalEntry.batch_seq.is_(None))
             .order_by(JournalEntry.seq)
             .limit(max(limit - len(rows), 1))
@@ -100,15 +100,15 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
     root = tree.root.hex()
     prefix = f"batches/{seq:012d}-{root[:16]}/"
     lock = Lock(ctx.settings.lock_mode, retain_until)
-    versions = {
-        name: ctx.store.put(prefix + name, data, lock).version_id
-        for name, data in (
-            ("batch.json", manifest),
-            ("leaves.json", canonical_known({"leaves": [leaf.hex() for leaf in tree.levels[0]]})),
-            ("seal.p7s", seal),
-            ("timestamp.tsr", token.tsr),
-        )
-    }
+    objects = [
+        ("batch.json", manifest),
+        ("leaves.json", canonical_known({"leaves": [leaf.hex() for leaf in tree.levels[0]]})),
+        ("seal.p7s", seal),
+        ("timestamp.tsr", token.tsr),
+    ]
+    if entries:  # the journal survives the loss of the index: each body hashes to its leaf
+        objects.append(("journal.json", canonical_known({"entries": [e.body.decode() for e in entries]})))
+    versions = {name: ctx.store.put(prefix + name, data, lock).version_id for name, data in objects}
     trusted = next(t for t in ctx.tsas if t.url == token.tsa_url)
     chain_pem = token.tsa_cert.public_bytes(Encoding.PEM).decode() + "".join(
         r.public_bytes(Encoding.PEM).decode() for r in trusted.roots

@@ -77,6 +77,7 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
         report.add("index_record", False, f"item is {item.state}: never acknowledged, not evidence")
         return report
     report.add("index_record", True, f"{item.kind} of tenant {item.tenant_id}, {item.state}")
+    report.info["tenant"] = item.tenant_id
     evidence: dict[str, Any] = json.loads(item.evidence)
     pin = evidence["storage"]
     report.add(
