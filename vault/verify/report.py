@@ -37,10 +37,10 @@ class Report:
 
     @property
     def status(self) -> str:
+        if self.destroyed_rule is not None and all(c.ok for c in self.checks):
+            return "destroyed"  # even before its batch: the content is gone either way
         if self.pending and all(c.ok for c in self.checks):
             return "pending"
-        if self.destroyed_rule is not None and all(c.ok for c in self.checks):
-            return "destroyed"
         return "valid" if self.valid else "invalid"
 
     @property
