@@ -66,6 +66,8 @@ class Settings:
     #: instead of its retention, so that a settable clock can walk through 12 months or 15
     #: years while the store's real locks still expire. 0 (the default) = off.
     drill_lock_seconds: float = 0.0
+    #: `vault up` runs the retention (destruction, archive) this often; 0 = never by itself
+    retention_interval_hours: float = 24.0
 
     @property
     def keys_dir(self) -> Path:
@@ -122,7 +124,7 @@ _INT_KEYS = {
     "segment_max_records",
     "default_proof_years",
 }
-_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds", "drill_lock_seconds"}
+_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds", "drill_lock_seconds", "retention_interval_hours"}
 _STR_KEYS = {
     "database_url",
     "s3_endpoint",
@@ -216,6 +218,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("default_proof_years must be between 15 and 99", detail=str(s.default_proof_years))
     if s.part_size < 5 * MiB:
         raise ConfigError("part_size must be at least 5 MiB (S3 multipart minimum)", detail=str(s.part_size))
+    if not 0 <= s.retention_interval_hours <= 24 * 31:
+        raise ConfigError(
+            "retention_interval_hours must be between 0 (off) and 744", detail=str(s.retention_interval_hours)
+        )
     if not 0 <= s.drill_lock_seconds <= 86400:
         raise ConfigError("drill_lock_seconds must be between 0 (off) and 86400", detail=str(s.drill_lock_seconds))
     if s.segment_max_records < 1 or s.segment_max_bytes < 64 * 1024 or s.upload_concurrency < 1:
@@ -255,6 +261,8 @@ batch_max_seconds = 5.0
 default_proof_years = 15
 # Retention policy: purpose -> rule. Unset = the built-in seed table (vault/retention/default_policy.toml).
 # retention_policy = "retention-policy.toml"
+# `vault up` runs the retention (what `vault retention apply` does) every N hours; 0 = never.
+retention_interval_hours = 24
 
 # Sealing certificate (CMS signer) and its CA; key-encryption key for subjects' data keys.
 seal_cert = "keys/seal.pem"

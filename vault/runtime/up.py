@@ -2,7 +2,7 @@
 
 Starts, in order: SeaweedFS (``weed mini``, 127.0.0.1, signed requests only) when the S3
 endpoint is ``embedded``; the built-in RFC 3161 TSA on ``--host:--port`` (``/tsa``, plus
-``/healthz``); the index schema and bucket checks; the batcher. The addresses go into
+``/healthz``); the index schema and bucket checks; the batcher; the scheduled retention run. The addresses go into
 ``$VAULT_HOME/run/state.json`` for the other CLI verbs. Stopping reverses the order and
 removes the state file; no child process or socket is left behind.
 """
@@ -26,6 +26,7 @@ from vault.errors import ConfigError
 from vault.keys.pki import load_cert, load_private_key
 from vault.runtime.batcher import Batcher
 from vault.runtime.recovery import recover_intents
+from vault.runtime.retention_runner import RetentionRunner
 from vault.storage.embedded import EmbeddedSeaweed
 from vault.timestamp.responder import TimeStampResponder
 from vault.timestamp.server import TSAServer
@@ -72,6 +73,7 @@ def run_up(
     seaweed: EmbeddedSeaweed | None = None
     tsa_server: TSAServer | None = None
     batcher: Batcher | None = None
+    retention: RetentionRunner | None = None
     ctx: VaultContext | None = None
     try:
         state: dict[str, object] = {
@@ -114,12 +116,16 @@ def run_up(
             log.warning("marked %d item and %d segment intents orphaned", len(rec.items), len(rec.segments))
         batcher = Batcher(ctx)
         batcher.start()
+        retention = RetentionRunner(ctx)
+        retention.start()
         _write_state(settings, state)
         if ready:
             ready(state)
         stop.wait()
     finally:
         settings.state_file.unlink(missing_ok=True)
+        if retention:
+            retention.stop()
         if batcher:
             batcher.stop()
         if ctx:
