@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from typer.testing import CliRunner
 
-from conftest import run_cli
+from conftest import run_cli, write_config
+from vault.cli import app
 from vault.config import Settings
 from vault.context import VaultContext
 from vault.index.models import Item, SubjectKey
@@ -21,13 +23,13 @@ DRILL = "2"
 
 
 def cli(settings: Settings, *args: str, clock: str | None = None, ok: tuple[int, ...] = (0,)) -> Any:
-    env = {"VAULT_DRILL_LOCK_SECONDS": DRILL}
-    if clock:
-        env["VAULT_CLOCK"] = clock
-    r = run_cli(settings, *args, env=env)
-    assert r.returncode in ok, f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout.decode()}\n{r.stderr.decode()}"
-    out = r.stdout.decode()
-    return json.loads(out) if "--json" in args else out
+    """The `vault` command in-process (the CLI's own code, argument parsing to exit code),
+    which keeps this file fast; `run_cli` below runs the real subprocess where it matters."""
+    write_config(settings)
+    env = {"VAULT_HOME": str(settings.home), "VAULT_DRILL_LOCK_SECONDS": DRILL, "VAULT_CLOCK": clock}
+    r = CliRunner().invoke(app, list(args), env=env)
+    assert r.exit_code in ok, f"vault {' '.join(args)} -> {r.exit_code}\n{r.stdout}\n{r.stderr}"
+    return json.loads(r.stdout) if "--json" in args else r.stdout
 
 
 def deposit_both(settings: Settings, tmp_path: Path, subject: str = "alice", session: str = "s1") -> tuple[str, str]:
@@ -162,7 +164,9 @@ def test_erasure_erases_operational_data_and_refuses_proofs_idempotently(
     other_cm, _ = deposit_both(settings, tmp_path, subject="carol")
     cli(settings, "seal", clock=DEPOSIT_CLOCK)
 
-    first = cli(settings, "subject", "erase", "alice", "--tenant", "acme", "--json")
+    r = run_cli(settings, "subject", "erase", "alice", "--tenant", "acme", "--json")  # the real command
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
     assert first["erased"] == [cm]
     assert len(first["refused"]) == 1 and first["refused"][0]["id"] == tp
     assert "legal retention" in first["refused"][0]["reason"]
