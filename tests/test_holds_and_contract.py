@@ -19,7 +19,7 @@ from vault.batch.sealer import seal_pending
 from vault.clock import FixedClock
 from vault.config import Settings
 from vault.context import VaultContext
-from vault.errors import Conflict, Forbidden, InputError, NotFound, StorageError
+from vault.errors import Conflict, Forbidden, InputError, NotFound
 from vault.index.models import Hold, Item, JournalEntry, Segment, Tenant
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
@@ -108,19 +108,10 @@ def count(ctx: VaultContext, model: Any, *where: Any) -> int:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-def legal_hold(ctx: VaultContext, key: str, version_id: str) -> bool:
-    try:
-        return ctx.store.legal_hold(key, version_id)
-    except StorageError as e:  # a version never held (see the xfail test below)
-        if "NoSuchObjectLegalHold" in str(e):
-            return False
-        raise
-
-
 def held(ctx: VaultContext, item_id: str) -> list[bool]:
     """The S3 legal hold of every version of the item's object, then of its manifest."""
     key = item(ctx, item_id).object_key
-    return [legal_hold(ctx, k, v) for k in (key, key + ".manifest.json") for v, _ in ctx.store.versions(k)]
+    return [ctx.store.legal_hold(k, v) for k in (key, key + ".manifest.json") for v, _ in ctx.store.versions(k)]
 
 
 def s3_retention(ctx: VaultContext, item_id: str) -> list[tuple[str, dt.datetime]]:
@@ -155,12 +146,6 @@ def test_hold_requests_with_a_wrong_scope_are_refused_and_write_nothing(vctx: Va
     assert held(vctx, cm) == [False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StorageError,
-    reason="vault/storage/s3.py:318 treats only NoSuchObjectLockConfiguration as 'no legal hold'; "
-    "SeaweedFS answers NoSuchObjectLegalHold for a version that never had one",
-)
 def test_store_reports_no_legal_hold_on_a_version_never_held(vctx: VaultContext) -> None:
     it = item(vctx, put_file(vctx, "alice", b"log"))
     assert it.version_id is not None
@@ -198,12 +183,6 @@ def test_a_hold_sets_the_s3_legal_hold_and_placing_it_again_is_idempotent(vctx: 
     assert held(vctx, put_file(vctx, "carol", b"other tenant", tenant="beta", session="s9")) == [False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a deposit decides its S3 legal hold before its PUT (vault/ingest/files.py:139, records.py:82) and "
-    "add_hold flags only acknowledged items (holds.py covered()): a hold placed in between leaves it unflagged",
-)
 def test_a_hold_placed_while_a_deposit_is_in_flight_still_reaches_its_objects(
     vctx: VaultContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

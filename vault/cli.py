@@ -91,6 +91,24 @@ def _journal(ctx: Any, action: str, **details: Any) -> None:
         s.commit()
 
 
+def _journal_read(ctx: Any, action: str, item_id: str, **details: Any) -> None:
+    """A read of an item, journalled under its tenant and (pseudonymous) subject, so that a
+    subject access lists who read the subject's data."""
+    from vault.context import NO_SUBJECT
+    from vault.errors import NotFound
+    from vault.privacy.reading import subject_of
+    from vault.verify.online import load_item
+
+    try:
+        row, _ = load_item(ctx, item_id)
+    except NotFound:
+        return
+    subject = subject_of(ctx, row)
+    _journal(
+        ctx, action, tenant=row.tenant_id, subject=None if subject == NO_SUBJECT else subject, item=item_id, **details
+    )
+
+
 def _date(value: str, what: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -377,7 +395,8 @@ def verify(
     tsa_ca: Annotated[Path | None, typer.Option(help="Pin the TSA CA (offline) instead of the folder's own.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Verify an item online, or a proof folder offline. Exit 0 valid, 1 invalid or pending, 2 error."""
+    """Verify an item online, or a proof folder offline. Exit 0 valid, 1 invalid or pending, 2 error,
+    3 destroyed (content gone under a retention rule or an erasure; its proof of existence intact)."""
     if (item is None) == (bundle is None):
         raise InputError("give either an item id or --bundle DIR")
     if bundle is not None:
@@ -391,7 +410,7 @@ def verify(
         ctx = _context()
         try:
             report = verify_item(ctx, item)
-            _journal(ctx, "verify", tenant=report.info.get("tenant"), item=item, status=report.status)  # read
+            _journal_read(ctx, "verify", item, status=report.status)
         finally:
             ctx.close()
     _print_report(report, json_out)
@@ -414,7 +433,7 @@ def proof(
         row, _batch = load_item(ctx, item)
         check_read(ctx, row, ctx.principal)
         path = export_proof(ctx, item, out_dir)
-        _journal(ctx, "export", tenant=row.tenant_id, item=item, out=str(path))
+        _journal_read(ctx, "export", item, out=str(path))
     finally:
         ctx.close()
     out.print(str(path))
@@ -866,7 +885,7 @@ def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOp
         row, _batch = load_item(ctx, item)
         check_read(ctx, row, ctx.principal)
         view = view_item(ctx, row)
-        _journal(ctx, "read", tenant=row.tenant_id, item=item)
+        _journal_read(ctx, "read", item)
     finally:
         ctx.close()
     doc = {

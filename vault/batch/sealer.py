@@ -70,12 +70,17 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
             .limit(limit)
         ).all()
         # the journal rides in the same batches: its entries are sealed exactly like evidence
-        entries = s.execute(
-            select(JournalEntry.seq, JournalEntry.leaf, JournalEntry.body)
-            .where(JournalEntry.batch_seq.is_(None))
-            .order_by(JournalEntry.seq)
-            .limit(max(limit - len(rows), 1))
-        ).all()
+        room = limit - len(rows)
+        entries = (
+            s.execute(
+                select(JournalEntry.seq, JournalEntry.leaf, JournalEntry.body)
+                .where(JournalEntry.batch_seq.is_(None))
+                .order_by(JournalEntry.seq)
+                .limit(room)
+            ).all()
+            if room > 0
+            else []
+        )
     if not rows and not entries:
         return None
     previous_root = head.root if head else GENESIS_ROOT

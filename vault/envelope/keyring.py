@@ -1,6 +1,6 @@
-"""Per-subject data keys, wrapped by the key-encryption key (KEK).
+"""Data keys, wrapped by the key-encryption key (KEK).
 
-One data key per (tenant, data subject): erasing a subject is destroying one wrapped key,
+One data key per (tenant, data subject, purpose) (see ADR 0007): erasing is destroying wrapped keys,
 which makes every copy of their ciphertext unreadable (crypto-shredding), including copies
 inside WORM objects that cannot be deleted before their retention ends.
 The wrapping is AES-256-GCM with the tenant and subject as associated data, so a wrapped

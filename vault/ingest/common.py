@@ -40,6 +40,7 @@ class DepositRequest:
     purpose: Purpose
     subject: str
     meta: dict[str, Any]
+    corrects: str | None = None  # a correction (GDPR art. 16) names the item it corrects
 
     @property
     def retention_class(self) -> RetentionClass:

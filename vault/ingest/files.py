@@ -224,7 +224,10 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     [receipt] = sign_receipts(
         ctx.sealer, tenant=req.tenant, received_at=received_at, storage=storage, items=[(item_id, evidence, leaf)]
     )
-    store_manifests(ctx, object_key, lock, [receipt], {item_id: meta_sealed})
+    manifest_version = store_manifests(ctx, object_key, lock, [receipt], {item_id: meta_sealed})
+    if not lock.legal_hold and under_hold(ctx, req.tenant, [req.session]):  # a hold placed meanwhile
+        ctx.store.set_legal_hold(object_key, stored.version_id, True)
+        ctx.store.set_legal_hold(object_key + ".manifest.json", manifest_version, True)
     with ctx.sessions() as s:  # (3) durable: acknowledge
         done = s.execute(
             update(Item)

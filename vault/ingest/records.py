@@ -65,7 +65,7 @@ def record_fields(obj: Any) -> dict[str, Any]:
     return check_fields(obj)
 
 
-def _prepare(req: DepositRequest, fields: Any, future: Future[Receipt] | None) -> _Pending:
+def prepare_record(req: DepositRequest, fields: Any, future: Future[Receipt] | None) -> _Pending:
     commitments, disclosures = commit_fields({**record_fields(fields), "subject": req.subject})
     plaintext = canonical_known({"disclosures": [d.encoded for d in disclosures]})
     return _Pending(req, commitments, plaintext, future)
@@ -160,6 +160,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
                 "length": len(blob),
                 "segment_id": segment_id,
                 "retain_until": retention.until,
+                "corrects": p.req.corrects,
                 "lock_mode": lock.mode,
                 "evidence": evidence,
                 "leaf": leaf,
@@ -169,7 +170,10 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     receipts = sign_receipts(ctx.sealer, tenant=req0.tenant, received_at=received_at, storage=storage, items=manifests)
     for row, receipt in zip(rows, receipts, strict=True):
         row["receipt"] = receipt.path_json()
-    store_manifests(ctx, object_key, lock, receipts)
+    manifest_version = store_manifests(ctx, object_key, lock, receipts)
+    if not lock.legal_hold and under_hold(ctx, req0.tenant, {p.req.session for p in group}):  # placed meanwhile
+        ctx.store.set_legal_hold(object_key, stored.version_id, True)
+        ctx.store.set_legal_hold(object_key + ".manifest.json", manifest_version, True)
     with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
         done = s.execute(
             update(Segment)
@@ -219,7 +223,7 @@ class RecordPacker:
     def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
         check_objections(self.ctx, [r for r, _ in reqs])
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
-        pending = [_prepare(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
+        pending = [prepare_record(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
         with self._cv:
             if self._closed:
                 raise VaultError("the record packer is closed")
@@ -294,7 +298,7 @@ def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict
     order: dict[int, int] = {}
     for n, (r, f) in enumerate(reqs):
         # every record is validated and committed before the first write
-        p = _prepare(r, f, None)
+        p = prepare_record(r, f, None)
         order[id(p)] = n
         by_group[(r.tenant, r.purpose.value)].append(p)
     out: list[Receipt | None] = [None] * len(reqs)

@@ -17,6 +17,7 @@ from vault.access.principal import PRIVILEGED, Principal
 from vault.context import VaultContext
 from vault.envelope.stream import decrypt_bytes
 from vault.errors import KeyError_, NotFound
+from vault.evidence.manifest import iso
 from vault.index.models import Item, SubjectKey, SubjectStatus
 from vault.privacy.commitments import check_disclosure
 from vault.proof.payload import PayloadRead
@@ -97,6 +98,6 @@ def view_item(ctx: VaultContext, item: Item) -> ItemView:
     for c in corrections_of(ctx, item):
         f = decoded_fields(ctx, c)
         fields[str(f["field"])] = f["value"]
-        log.append({"id": c.id, "field": f["field"], "value": f["value"], "at": c.received_at.isoformat()})
+        log.append({"id": c.id, "field": f["field"], "value": f["value"], "at": iso(c.received_at)})
     subject = str(original.get("subject", "-"))
     return ItemView(item, subject, fields, original, log)

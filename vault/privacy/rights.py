@@ -22,7 +22,7 @@ from vault.evidence.kinds import Kind, Purpose
 from vault.evidence.manifest import iso
 from vault.index.models import Item, JournalEntry, SubjectKey, SubjectStatus, Tenant
 from vault.ingest.common import DepositRequest
-from vault.ingest.records import _prepare, write_segment
+from vault.ingest.records import prepare_record, write_segment
 from vault.journal.entry import parse_body
 from vault.journal.log import record
 from vault.privacy.reading import view_item
@@ -169,14 +169,12 @@ def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: s
         purpose=Purpose(item.purpose),
         subject=subject,
         meta={},
+        corrects=item_id,
     )
     # written like any record, but without deposit_records' objection check: an objection (art. 21)
     # stops new processing for the purpose, never the subject's own rectification (art. 16)
-    [receipt] = write_segment(ctx, [_prepare(req, {"corrects": item_id, "field": field, "value": value}, None)])
+    [receipt] = write_segment(ctx, [prepare_record(req, {"corrects": item_id, "field": field, "value": value}, None)])
     with ctx.sessions() as s:
-        s.execute(
-            Item.__table__.update().where(Item.__table__.c.id == receipt.item_id).values(corrects=item_id)  # type: ignore[attr-defined]
-        )
         record(
             s,
             ctx,

@@ -114,6 +114,10 @@ def _destroy_object(
     ctx: VaultContext, key: str, entries: list[tuple[Due, ItemRow]], at: dt.datetime, result: RunResult
 ) -> None:
     try:
+        real_now = dt.datetime.now(dt.UTC)  # the store's locks run on real time, whatever the vault clock says
+        why = ctx.store.blocking(key, real_now) or ctx.store.blocking(manifest_key(key), real_now)
+        if why:
+            raise StorageError("the object store still protects this object", detail=why)
         deleted = ctx.store.delete_all_versions(key) + ctx.store.delete_all_versions(manifest_key(key))
     except StorageError as e:
         for _, r in entries:

@@ -95,7 +95,9 @@ def decide(policy: Policy, item: ItemFacts, holds: list[HoldFacts], at: dt.datet
         cases = ", ".join(sorted({h.case_ref for h in held}))
         return Kept(item, f"legal hold: case {cases}", until, hold=cases)
     if item.disposal == "erased":
-        lock_end = until or item.committed_until
+        # the key is gone: the bytes go as soon as their lock ends (the lock as it stands,
+        # not a later date recomputed since: erased items' locks are not extended)
+        lock_end = max(item.committed_until, item.archive_until or item.committed_until)
         if lock_end <= at:
             return Due(item, Action.DELETE_OBJECTS, "erased on request (GDPR art. 17); lock expired", lock_end)
         return Kept(item, "erased on request: key destroyed, bytes locked until the date shown", lock_end)
@@ -141,6 +143,13 @@ def erasure(policy: Policy, item: ItemFacts, holds: list[HoldFacts], at: dt.date
     if held:
         cases = ", ".join(sorted({h.case_ref for h in held}))
         return Refusal(item, f"legal hold: case {cases} (deletion suspended until the hold is released)", None)
+    if item.disposal == "archived":
+        return Refusal(
+            item,
+            "in the intermediate archive, kept for the establishment, exercise or defence of legal claims "
+            "(GDPR art. 17(3)(e))",
+            item.archive_until,
+        )
     rule = policy[item.purpose]
     if not rule.erasable:
         until = retain_until(rule, item)

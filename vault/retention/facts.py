@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.index.models import Hold, Item, SubjectKey, Tenant
@@ -23,10 +23,6 @@ class ItemRow:
     object_key: str
     version_id: str | None
     subject_key_id: int
-
-
-def item_query() -> Select[Item, Tenant]:
-    return select(Item, Tenant).join(Tenant, Tenant.id == Item.tenant_id).where(Item.state.in_(LIVE_STATES))
 
 
 def to_row(item: Item, tenant: Tenant) -> ItemRow:
@@ -53,9 +49,16 @@ def to_row(item: Item, tenant: Tenant) -> ItemRow:
 
 
 def load_items(
-    s: Session, *, tenant: str | None = None, subject: str | None = None, ids: Iterable[str] | None = None
+    s: Session,
+    *,
+    tenant: str | None = None,
+    subject: str | None = None,
+    ids: Iterable[str] | None = None,
+    with_intents: bool = False,
 ) -> list[ItemRow]:
-    q = item_query().order_by(Item.seq)
+    """Live items (``with_intents``: also deposits being written, whose objects may exist)."""
+    states = (*LIVE_STATES, "writing") if with_intents else LIVE_STATES
+    q = select(Item, Tenant).join(Tenant, Tenant.id == Item.tenant_id).where(Item.state.in_(states)).order_by(Item.seq)
     if tenant is not None:
         q = q.where(Item.tenant_id == tenant)
     if subject is not None:

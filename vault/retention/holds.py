@@ -58,8 +58,11 @@ def _check_scope(ctx: VaultContext, tenant: str, session: str | None, item: str 
 
 
 def covered(ctx: VaultContext, hold: HoldFacts) -> list[ItemRow]:
+    """What a hold covers, deposits being written included: a file deposit that checked for
+    holds before this one was committed still gets its flag from here (its intent row exists
+    before its PUT), and one that checks after sees the hold itself."""
     with ctx.sessions() as s:
-        rows = load_items(s, tenant=hold.tenant)
+        rows = load_items(s, tenant=hold.tenant, with_intents=True)
     return [r for r in rows if hold.covers(r.facts) and r.facts.disposal != "destroyed"]
 
 

@@ -274,6 +274,24 @@ class ObjectStore:
         except (ClientError, BotoCoreError) as e:
             raise _err(f"list versions of {key}", e) from e
 
+    def blocking(self, key: str, now: dt.datetime) -> str | None:
+        """Why a version of ``key`` cannot be deleted now (a retention in force or a legal
+        hold), or None: checked before deleting anything, so a refusal never leaves half of
+        an item's objects deleted."""
+        for version_id, marker in self.versions(key):
+            if marker:
+                continue
+            try:
+                r = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            except (ClientError, BotoCoreError) as e:
+                raise _err(f"head {key}@{version_id}", e) from e
+            if r.get("ObjectLockLegalHoldStatus") == "ON":
+                return f"{key}@{version_id} is under an S3 legal hold"
+            until = r.get("ObjectLockRetainUntilDate")
+            if until is not None and until > now:
+                return f"{key}@{version_id} is locked until {until.isoformat()}"
+        return None
+
     def delete_all_versions(self, key: str) -> list[str]:
         """Delete every version (and delete marker) of ``key``; the store refuses while a lock
         or legal hold protects one (StorageError), leaving the others as they were."""
@@ -315,7 +333,8 @@ class ObjectStore:
         try:
             r = self.client.get_object_legal_hold(Bucket=self.bucket, Key=key, VersionId=version_id)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchObjectLockConfiguration",):
+            # SeaweedFS answers NoSuchObjectLegalHold for a version that never had one
+            if e.response.get("Error", {}).get("Code") in ("NoSuchObjectLockConfiguration", "NoSuchObjectLegalHold"):
                 return False
             raise _err(f"legal hold of {key}@{version_id}", e) from e
         except BotoCoreError as e:
@@ -337,10 +356,17 @@ class ObjectStore:
             "Transitions": [{"Days": 0, "StorageClass": storage_class}],
         }
         try:
-            self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket,
-                LifecycleConfiguration={"Rules": [rule]},  # type: ignore[list-item]
-            )
+            try:  # keep the bucket's other rules; add ours once
+                rules = list(self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", []))
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                    raise
+                rules = []
+            if not any(r.get("ID") == rule["ID"] for r in rules):
+                self.client.put_bucket_lifecycle_configuration(
+                    Bucket=self.bucket,
+                    LifecycleConfiguration={"Rules": [*rules, rule]},  # type: ignore[list-item]
+                )
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

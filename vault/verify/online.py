@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from vault.batch.manifest import parse_path
 from vault.context import VaultContext
-from vault.errors import KeyError_, NotFound, StorageError
+from vault.errors import InputError, KeyError_, NotFound, StorageError
 from vault.index.models import Batch, Item, JournalEntry
 from vault.proof.payload import PayloadRead
+from vault.tree.hashtree import root_from_path
 from vault.verify.proof_checks import check_batch_proof, check_payload
 from vault.verify.report import Report
 
@@ -166,15 +168,25 @@ def _check_disposal(ctx: VaultContext, item: Item, report: Report) -> None:
         report.add("destruction_record", False, f"no destruction record for {item.disposal} item {item.id}")
         return
     body = json.loads(entry.body)
-    named = item.id in entry.body.decode()
+    details = body.get("details", {})
+    named = item.id in {i.get("id") for i in details.get("items", [])} or item.id in details.get("erased", [])
     ok = hashlib.sha256(entry.body).digest() == entry.leaf and named
-    where = f"sealed in batch {entry.batch_seq}" if entry.batch_seq else "awaiting its batch"
+    where = "awaiting its batch"
+    if ok and entry.batch_seq is not None:
+        with ctx.sessions() as s:
+            batch = s.get(Batch, entry.batch_seq)
+        try:
+            leaf, path = parse_path(json.loads(entry.path or "null"))
+            ok = batch is not None and leaf == entry.leaf and root_from_path(leaf, path).hex() == batch.root
+        except InputError:
+            ok = False
+        where = f"sealed in batch {entry.batch_seq}" if ok else f"its path does not reach batch {entry.batch_seq}"
     report.add(
         "destruction_record",
         ok,
         f"{body.get('action')} record {entry.id} at {body.get('at')} ({where})"
         if ok
-        else f"destruction record {entry.id} does not match its leaf or does not name the item",
+        else f"destruction record {entry.id} does not match its leaf, its batch, or does not name the item ({where})",
     )
 
 
