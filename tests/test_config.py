@@ -281,3 +281,24 @@ def test_tsa_invalid_timeout_is_a_config_error(tmp_path: Path) -> None:
     write_cfg(tmp_path, '[[tsa]]\nurl = "http://x.example"\nca = "ca.pem"\ntimeout = "soon"\n')
     with pytest.raises(ConfigError):
         load_settings(tmp_path, env={})
+
+
+def test_unknown_settings_are_refused_not_ignored(tmp_path: Path) -> None:
+    write_cfg(tmp_path, "retention_interval_hour = 1\n")  # a typo must not fall back to the default
+    with pytest.raises(ConfigError, match="unknown settings") as e:
+        load_settings(tmp_path, env={})
+    assert e.value.detail == "retention_interval_hour"
+
+
+def test_retired_operational_months_is_accepted_at_its_old_value_only(tmp_path: Path) -> None:
+    write_cfg(tmp_path, "operational_months = 12\n")  # written by `vault init` before the policy file
+    assert load_settings(tmp_path, env={}).retention_policy is None
+    write_cfg(tmp_path, "operational_months = 18\n")
+    with pytest.raises(ConfigError, match="operational_months is no longer a setting"):
+        load_settings(tmp_path, env={})
+
+
+@pytest.mark.parametrize(("key", "value"), [("drill_lock_seconds", "-1"), ("retention_interval_hours", "745")])
+def test_retention_settings_bounds(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings(tmp_path, env={"VAULT_" + key.upper(): value})

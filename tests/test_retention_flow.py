@@ -268,3 +268,65 @@ def test_journal_tampering_is_detected(settings: Settings, ctx: VaultContext, tm
         s.commit()
     r = cli(settings, "journal", "verify", "--json", ok=(1,))
     assert any("entries deleted or moved" in p for p in r["problems"]), r["problems"]
+
+
+def test_show_rectify_restrict_and_object_through_the_cli(
+    settings: Settings, ctx: VaultContext, tmp_path: Path
+) -> None:
+    cli(settings, "tenant", "create", "acme", clock=DEPOSIT_CLOCK)
+    cm, _tp = deposit_both(settings, tmp_path)
+    shown = cli(settings, "show", cm, "--json")
+    assert shown["fields"] == {"ip": "203.0.113.7", "port": 443, "subject": "alice"}
+    assert shown["retain_until"] is None and "service has not ended" in shown["retention"]
+
+    fix = cli(
+        settings,
+        "subject",
+        "rectify",
+        "alice",
+        "--tenant",
+        "acme",
+        "--item",
+        cm,
+        "--field",
+        "ip",
+        "--value",
+        "203.0.113.99",
+        "--json",
+    )
+    shown = cli(settings, "show", cm, "--json")
+    assert shown["fields"]["ip"] == "203.0.113.99" and shown["original_fields"]["ip"] == "203.0.113.7"
+    assert [c["id"] for c in shown["corrections"]] == [fix["correction"]]
+    bad = cli(
+        settings,
+        "subject",
+        "rectify",
+        "alice",
+        "--tenant",
+        "acme",
+        "--item",
+        cm,
+        "--field",
+        "nope",
+        "--value",
+        "x",
+        ok=(2,),
+    )
+    assert bad == ""  # the error went to stderr, nothing to stdout
+
+    assert cli(settings, "subject", "restrict", "alice", "--tenant", "acme", "--json")["restricted"] is True
+    cli(settings, "show", cm, ok=(2,))  # an operator may not read a restricted subject's data
+    assert cli(settings, "--role", "dpo", "--as", "dpo@acme", "show", cm, "--json")["fields"]["ip"] == "203.0.113.99"
+    cli(settings, "--role", "wizard", "show", cm, ok=(2,))
+
+    accepted = cli(settings, "subject", "object", "alice", "--tenant", "acme", "--purpose", "personalization", "--json")
+    assert accepted["accepted"] is True
+    refused = cli(settings, "subject", "object", "alice", "--tenant", "acme", "--purpose", "support", "--json")
+    assert refused["accepted"] is False and "does not apply" in refused["reason"]
+
+    entries = cli(settings, "journal", "--json")["entries"]
+    reads = [e for e in entries if e["action"] == "read"]
+    assert [(e["actor"], e["role"]) for e in reads][-1] == ("dpo@acme", "dpo")
+    assert all(e["subject_ref"] and e["subject_ref"].startswith("sr_") for e in reads)
+    actions = {e["action"] for e in entries}
+    assert {"subject_rectify", "subject_restrict", "subject_object"} <= actions

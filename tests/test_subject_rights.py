@@ -237,7 +237,9 @@ def test_rectify_seals_a_correction_and_keeps_the_original_as_evidence(vctx: Vau
     view = view_item(vctx, item(vctx, cm))
     assert view.fields == {"ip": "198.51.100.9", "port": 443, "subject": "alice"}
     assert view.original == {"ip": "203.0.113.7", "port": 443, "subject": "alice"}
-    assert view.corrections == [{"id": fix, "field": "ip", "value": "198.51.100.9", "at": "2024-06-04T10:00:00.000000Z"}]
+    assert view.corrections == [
+        {"id": fix, "field": "ip", "value": "198.51.100.9", "at": "2024-06-04T10:00:00.000000Z"}
+    ]
     assert verify_item(vctx, cm).status == "valid"  # the original is still the evidence it was
     assert verify_item(vctx, fix).status == "valid"
 

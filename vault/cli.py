@@ -878,6 +878,8 @@ def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOp
     """Show an item's fields as corrected (journalled as a read; restricted data needs legal/DPO)."""
     from vault.evidence.manifest import iso
     from vault.privacy.reading import check_read, view_item
+    from vault.retention.decide import Kept
+    from vault.retention.plan import decision_for
     from vault.verify.online import load_item
 
     ctx = _context()
@@ -885,6 +887,7 @@ def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOp
         row, _batch = load_item(ctx, item)
         check_read(ctx, row, ctx.principal)
         view = view_item(ctx, row)
+        decision = decision_for(ctx, item, ctx.now())
         _journal_read(ctx, "read", item)
     finally:
         ctx.close()
@@ -895,7 +898,8 @@ def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOp
         "kind": row.kind,
         "purpose": row.purpose,
         "received_at": iso(row.received_at),
-        "retain_until": iso(row.retain_until),
+        "retain_until": iso(decision.retain_until) if decision and decision.retain_until else None,
+        "retention": (decision.reason if isinstance(decision, Kept) else f"due: {decision.rule}") if decision else None,
         "status": row.disposal or "active",
         "fields": view.fields,
         "corrections": view.corrections,

@@ -161,6 +161,15 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
                 raise ConfigError("VAULT_TSA_URLS entries are url|ca.pem[|tsa.pem]", detail=spec)
             raw["tsa"].append({"url": parts[0], "ca": parts[1], "cert": parts[2] if len(parts) > 2 else None})
 
+    # a typo must not silently fall back to a default (e.g. a shorter retention)
+    if raw.get("operational_months", 12) != 12:
+        raise ConfigError(
+            "operational_months is no longer a setting",
+            detail="retention periods come from the retention policy file (retention_policy); see docs/retention.md",
+        )
+    unknown = set(raw) - _INT_KEYS - _FLOAT_KEYS - _STR_KEYS - _PATH_KEYS - {"tsa", "operational_months"}
+    if unknown:
+        raise ConfigError("unknown settings in config.toml", detail=", ".join(sorted(unknown)))
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         try:

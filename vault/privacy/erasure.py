@@ -106,7 +106,13 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult
             s.execute(
                 update(Item)
                 .where(Item.id.in_(erased_now))
-                .values(disposal="erased", disposed_at=now, disposal_rule=ERASURE_RULE, disposal_record=entry.id)
+                .values(
+                    disposal="erased",
+                    disposed_at=now,
+                    disposal_rule=ERASURE_RULE,
+                    disposal_record=entry.id,
+                    archive_until=None,  # an archive requested for it will not happen
+                )
             )
         s.commit()
         result.record = entry.id

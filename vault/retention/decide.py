@@ -97,7 +97,7 @@ def decide(policy: Policy, item: ItemFacts, holds: list[HoldFacts], at: dt.datet
     if item.disposal == "erased":
         # the key is gone: the bytes go as soon as their lock ends (the lock as it stands,
         # not a later date recomputed since: erased items' locks are not extended)
-        lock_end = max(item.committed_until, item.archive_until or item.committed_until)
+        lock_end = item.committed_until  # erasure refuses archived items: no archive extension
         if lock_end <= at:
             return Due(item, Action.DELETE_OBJECTS, "erased on request (GDPR art. 17); lock expired", lock_end)
         return Kept(item, "erased on request: key destroyed, bytes locked until the date shown", lock_end)

@@ -104,5 +104,21 @@ def make_plan(ctx: VaultContext, at: dt.datetime, *, tenant: str | None = None) 
     return plan
 
 
+def decision_for(ctx: VaultContext, item_id: str, at: dt.datetime) -> Due | Kept | None:
+    """The retention decision for one item (segment neighbours included), as the plan makes it."""
+    with ctx.sessions() as s:
+        rows = load_items(s, ids=[item_id])
+    if not rows:
+        return None
+    row = rows[0]
+    plan = make_plan(ctx, at, tenant=row.facts.tenant) if row.facts.segment else None
+    if plan is not None:
+        found = [d for d, r in plan.due if r.facts.id == item_id] + [k for k, r in plan.kept if r.facts.id == item_id]
+        return found[0] if found else None
+    with ctx.sessions() as s:
+        holds = load_holds(s, tenant=row.facts.tenant)
+    return decide(ctx.policy, row.facts, holds, at)
+
+
 def _why(d: Due | Kept) -> str:
     return d.reason if isinstance(d, Kept) else f"to {d.action.value}"
