@@ -101,3 +101,25 @@ def test_each_rule_of_the_seed_table(drill_ctx: VaultContext) -> None:
     with ctx.sessions() as s:
         states = set(s.scalars(select(Item.disposal)).all())
     assert states == {"destroyed"}
+
+
+def test_end_of_service_recorded_late_needs_no_lock_extension(drill_ctx: VaultContext, settings: Settings) -> None:
+    """In real time: data locked a year after receipt, end of service recorded long after
+    the 12 months following it have passed. Its locks ended already, so nothing is extended
+    (a store refuses past dates) and the data is simply due."""
+    create_tenant(drill_ctx, "acme")
+    req = validate(tenant="acme", session="s1", kind="session_log", subject="alice")
+    item_id = deposit_stream(drill_ctx, io.BytesIO(b"old log"), req).item_id
+    seal_pending(drill_ctx)
+    time.sleep(2.1)  # its real (drill) lock ends, as a 2024 lock would have by now
+
+    real = open_ctx(settings)  # no drill from here: real time, real dates
+    try:
+        info = end_service(real, "acme", ENDED)
+        assert (info.items_extended, info.objects_extended) == (1, 1)  # the index moved; the store had nothing to do
+        with real.sessions() as s:
+            assert s.scalars(select(Item.retain_until).where(Item.id == item_id)).one() == OPERATIONAL_END
+        run = apply_retention(real)
+        assert [d["id"] for d in run.destroyed] == [item_id] and run.failed == []
+    finally:
+        real.close()

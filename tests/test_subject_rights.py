@@ -444,10 +444,12 @@ def test_a_deposit_after_erasure_gets_a_new_key_generation(vctx: VaultContext) -
     with vctx.sessions() as s:
         keys = s.scalars(
             select(SubjectKey)
-            .where(SubjectKey.tenant_id == "acme", SubjectKey.subject == "alice", SubjectKey.scope == "support")
+            .where(SubjectKey.tenant_id == "acme", SubjectKey.scope == "support")
             .order_by(SubjectKey.generation)
         ).all()
     assert [(k.generation, k.wrapped_key is None) for k in keys] == [(1, True), (2, False)]
+    # the destroyed row no longer names the subject: only its keyed pseudonym, as in the journal
+    assert keys[0].subject == "#" + vctx.keyring.pseudonym("acme", "alice") and keys[1].subject == "alice"
     assert {item(vctx, i).subject_key_id for i in (new, new_file)} == {keys[1].id}
     assert {item(vctx, i).subject_key_id for i in (old, old_file)} == {keys[0].id}
 

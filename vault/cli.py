@@ -94,19 +94,17 @@ def _journal(ctx: Any, action: str, **details: Any) -> None:
 def _journal_read(ctx: Any, action: str, item_id: str, **details: Any) -> None:
     """A read of an item, journalled under its tenant and (pseudonymous) subject, so that a
     subject access lists who read the subject's data."""
-    from vault.context import NO_SUBJECT
     from vault.errors import NotFound
     from vault.privacy.reading import subject_of
+    from vault.privacy.shredding import subject_ref_of
     from vault.verify.online import load_item
 
     try:
         row, _ = load_item(ctx, item_id)
     except NotFound:
         return
-    subject = subject_of(ctx, row)
-    _journal(
-        ctx, action, tenant=row.tenant_id, subject=None if subject == NO_SUBJECT else subject, item=item_id, **details
-    )
+    ref = subject_ref_of(ctx, row.tenant_id, subject_of(ctx, row))
+    _journal(ctx, action, tenant=row.tenant_id, subject_ref=ref, item=item_id, **details)
 
 
 def _date(value: str, what: str) -> dt.date:

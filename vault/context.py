@@ -134,9 +134,11 @@ class VaultContext:
         if hit:
             return hit
         with self.sessions() as s:
+            # destroyed rows carry the shredded name ("#" + pseudonym): they still count for generations
+            names = [subject, "#" + self.keyring.pseudonym(tenant_id, subject)]
             rows = s.scalars(
                 select(SubjectKey)
-                .where(SubjectKey.tenant_id == tenant_id, SubjectKey.subject == subject, SubjectKey.scope == scope)
+                .where(SubjectKey.tenant_id == tenant_id, SubjectKey.subject.in_(names), SubjectKey.scope == scope)
                 .order_by(SubjectKey.generation.desc())
             ).all()
             live = next((r for r in rows if r.wrapped_key is not None), None)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from vault.context import NO_SUBJECT, VaultContext, check_name
-from vault.errors import Forbidden, InputError
+from vault.errors import ConfigError, Forbidden, InputError
 from vault.evidence.canonical import canonical_known
 from vault.evidence.kinds import (
     Kind,
@@ -106,10 +106,24 @@ def retention_for(
 def store_lock(ctx: VaultContext, until: dt.datetime, *, legal_hold: bool = False) -> Lock:
     """The Object Lock for a retain-until date; in a drill (``drill_lock_seconds``), a lock of
     that many real seconds instead, so that real locks expire while the vault clock is moved."""
+    real_now = dt.datetime.now(dt.UTC)
     if ctx.settings.drill_lock_seconds > 0:
-        real = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ctx.settings.drill_lock_seconds)
+        real = real_now + dt.timedelta(seconds=ctx.settings.drill_lock_seconds)
         return Lock(ctx.settings.lock_mode, _whole_seconds(real), legal_hold)
+    if until <= real_now:  # object stores refuse a retain-until date in the past
+        raise ConfigError(
+            "the retain-until date is already past in real time",
+            detail=f"{until.isoformat()}: is VAULT_CLOCK set in the past? drills need drill_lock_seconds",
+        )
     return Lock(ctx.settings.lock_mode, until, legal_hold)
+
+
+def extension_lock(ctx: VaultContext, until: dt.datetime) -> Lock | None:
+    """The lock to extend existing versions to, or None when ``until`` is already past in real
+    time (their locks, which ended earlier still, need nothing: the items are simply due)."""
+    if ctx.settings.drill_lock_seconds <= 0 and until <= dt.datetime.now(dt.UTC):
+        return None
+    return store_lock(ctx, until)
 
 
 def under_hold(ctx: VaultContext, tenant: str, sessions: Iterable[str]) -> bool:

@@ -25,10 +25,12 @@ def record(
     *,
     tenant: str | None = None,
     subject: str | None = None,
+    subject_ref: str | None = None,
     at: dt.datetime | None = None,
     **details: Any,
 ) -> JournalEntry:
-    """Add one entry to ``s`` (the caller commits)."""
+    """Add one entry to ``s`` (the caller commits). The subject is journalled as its keyed
+    pseudonym (give ``subject``, or ``subject_ref`` when only the pseudonym is known)."""
     when = at or ctx.now()
     body = EntryBody(
         id=new_entry_id(when),
@@ -37,7 +39,7 @@ def record(
         role=who.role.value,
         action=action,
         tenant=tenant,
-        subject_ref=ctx.keyring.pseudonym(tenant or "", subject) if subject else None,
+        subject_ref=ctx.keyring.pseudonym(tenant or "", subject) if subject else subject_ref,
         details=details,
     )
     encoded = body.encode()

@@ -20,6 +20,7 @@ from vault.errors import NotFound
 from vault.evidence.manifest import iso
 from vault.index.models import Item, SubjectKey, Tenant
 from vault.journal.log import record
+from vault.privacy.shredding import destroy_key, subject_names
 from vault.retention.decide import Refusal, erasure
 from vault.retention.facts import load_holds, load_items
 
@@ -51,7 +52,7 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult
     with ctx.sessions() as s:
         if s.get(Tenant, tenant) is None:
             raise NotFound("no such tenant", detail=tenant)
-        rows = load_items(s, tenant=tenant, subject=subject)
+        rows = load_items(s, tenant=tenant, subjects=subject_names(ctx, tenant, subject))
         holds = load_holds(s, tenant=tenant)
     result = ErasureResult()
     live = [r for r in rows if r.facts.disposal not in ("erased", "destroyed")]
@@ -98,9 +99,7 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult
         )
         for kid in sorted(to_destroy):
             key = s.scalars(select(SubjectKey).where(SubjectKey.id == kid).with_for_update()).one()
-            if key.wrapped_key is not None:
-                key.wrapped_key = None
-                key.destroyed_at = now
+            if destroy_key(s, ctx, key, now):
                 result.keys_destroyed += 1
         if erased_now:
             s.execute(

@@ -26,6 +26,7 @@ from vault.ingest.records import prepare_record, write_segment
 from vault.journal.entry import parse_body
 from vault.journal.log import record
 from vault.privacy.reading import view_item
+from vault.privacy.shredding import subject_names
 from vault.proof.payload import PayloadRead
 from vault.retention.decide import decide
 from vault.retention.facts import load_holds, load_items
@@ -60,7 +61,7 @@ def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> d
         raise InputError("the output folder exists and is not empty", detail=str(out))
     now = ctx.now()
     with ctx.sessions() as s:
-        rows = load_items(s, tenant=tenant, subject=subject)
+        rows = load_items(s, tenant=tenant, subjects=subject_names(ctx, tenant, subject))
         holds = load_holds(s, tenant=tenant)
         status = s.get(SubjectStatus, (tenant, subject))
         items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_([r.facts.id for r in rows]))).all()}
@@ -148,7 +149,7 @@ def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: s
             .join(SubjectKey, SubjectKey.id == Item.subject_key_id)
             .where(Item.id == item_id, Item.tenant_id == tenant)
         ).first()
-    if row is None or row[1].subject != subject:
+    if row is None or row[1].subject not in subject_names(ctx, tenant, subject):
         raise NotFound("no such item of this subject in this tenant", detail=f"{item_id} ({tenant}/{subject})")
     item = row[0]
     if item.state not in ("stored", "sealed") or item.disposal in ("erased", "destroyed"):

@@ -22,8 +22,9 @@ from vault.context import VaultContext
 from vault.errors import StorageError, TSAUnavailable
 from vault.evidence.manifest import iso
 from vault.index.models import Item, Segment, SubjectKey
-from vault.ingest.common import store_lock
+from vault.ingest.common import extension_lock
 from vault.journal.log import record
+from vault.privacy.shredding import destroy_key, subject_ref_of
 from vault.retention.decide import Action, Due
 from vault.retention.facts import ItemRow, manifest_key
 from vault.retention.plan import make_plan
@@ -168,13 +169,14 @@ def _destroy_object(
 def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: RunResult) -> None:
     until = r.facts.archive_until
     assert until is not None
-    lock = store_lock(ctx, until)
+    lock = extension_lock(ctx, until)
     tier = "recorded"
     try:
-        for k in (r.object_key, manifest_key(r.object_key)):
-            for version_id, marker in ctx.store.versions(k):
-                if not marker:
-                    ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
+        if lock is not None:
+            for k in (r.object_key, manifest_key(r.object_key)):
+                for version_id, marker in ctx.store.versions(k):
+                    if not marker:
+                        ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
         if r.version_id is not None:
             tier = ctx.store.archive_tier(r.object_key, r.version_id)
     except StorageError as e:
@@ -224,15 +226,15 @@ def destroy_unused_keys(ctx: VaultContext, key_ids: set[int], at: dt.datetime, *
             ).first()
             if needed is not None:
                 continue
-            key.wrapped_key = None
-            key.destroyed_at = at
+            ref = subject_ref_of(ctx, key.tenant_id, key.subject)
+            destroy_key(s, ctx, key, at)
             record(
                 s,
                 ctx,
                 ctx.principal,
                 "key_destroyed",
                 tenant=key.tenant_id,
-                subject=None if key.subject == "-" else key.subject,
+                subject_ref=ref,
                 at=at,
                 key=kid,
                 scope=key.scope,

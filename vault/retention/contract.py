@@ -19,7 +19,7 @@ from vault.context import VaultContext, check_name
 from vault.errors import Conflict, InputError, NotFound
 from vault.evidence.manifest import iso
 from vault.index.models import Item, Segment, Tenant
-from vault.ingest.common import store_lock
+from vault.ingest.common import extension_lock
 from vault.journal.log import record
 from vault.retention.facts import load_items, manifest_key
 from vault.retention.rules import check_proof_years
@@ -145,11 +145,12 @@ def extend_locks(ctx: VaultContext, tenant: str, *, progress: Progress | None = 
             per_item[r.facts.id] = new
             targets[r.object_key] = max(new, targets.get(r.object_key, new))
     for n, (key, until) in enumerate(sorted(targets.items())):
-        lock = store_lock(ctx, until)
-        for k in (key, manifest_key(key)):
-            for version_id, marker in ctx.store.versions(k):
-                if not marker:
-                    ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
+        lock = extension_lock(ctx, until)
+        if lock is not None:
+            for k in (key, manifest_key(key)):
+                for version_id, marker in ctx.store.versions(k):
+                    if not marker:
+                        ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
         with ctx.sessions() as s:
             for r in rows:
                 if r.object_key == key and r.facts.id in per_item:

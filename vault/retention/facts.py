@@ -52,7 +52,7 @@ def load_items(
     s: Session,
     *,
     tenant: str | None = None,
-    subject: str | None = None,
+    subjects: Iterable[str] | None = None,
     ids: Iterable[str] | None = None,
     with_intents: bool = False,
 ) -> list[ItemRow]:
@@ -61,8 +61,8 @@ def load_items(
     q = select(Item, Tenant).join(Tenant, Tenant.id == Item.tenant_id).where(Item.state.in_(states)).order_by(Item.seq)
     if tenant is not None:
         q = q.where(Item.tenant_id == tenant)
-    if subject is not None:
-        q = q.join(SubjectKey, SubjectKey.id == Item.subject_key_id).where(SubjectKey.subject == subject)
+    if subjects is not None:  # a subject's names: in clear, and shredded (see vault.privacy.shredding)
+        q = q.join(SubjectKey, SubjectKey.id == Item.subject_key_id).where(SubjectKey.subject.in_(list(subjects)))
     if ids is not None:
         q = q.where(Item.id.in_(list(ids)))
     return [to_row(i, t) for i, t in s.execute(q).all()]

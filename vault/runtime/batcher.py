@@ -6,7 +6,6 @@ capped exponential back-off.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -29,6 +28,7 @@ class Batcher:
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self.heartbeat = ctx.settings.run_dir / "batcher.heartbeat"
         self.last_error: str | None = None
+        self._pending_since: float | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -38,22 +38,23 @@ class Batcher:
         self._thread.join(timeout=30)
 
     def due(self) -> bool:
+        """A batch is due at ``batch_max_items`` pending leaves, or ``batch_max_seconds`` after
+        this loop first saw pending work. Measured on this process's monotonic clock, not on
+        the records' times, which come from the vault clock (settable for drills)."""
         with self.ctx.sessions() as s:
-            count, oldest = s.execute(
-                select(func.count(), func.min(Item.received_at)).where(Item.state == "stored")
-            ).one()
-            entries, first_entry = s.execute(
-                select(func.count(), func.min(JournalEntry.at)).where(JournalEntry.batch_seq.is_(None))
-            ).one()
+            count = s.scalar(select(func.count()).select_from(Item).where(Item.state == "stored")) or 0
+            entries = (
+                s.scalar(select(func.count()).select_from(JournalEntry).where(JournalEntry.batch_seq.is_(None))) or 0
+            )
         if not count and not entries:
+            self._pending_since = None
             return False
         if count + entries >= self.ctx.settings.batch_max_items:
             return True
-        oldest = min(t for t in (oldest, first_entry) if t is not None)
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()
-        return age >= self.ctx.settings.batch_max_seconds
+        now = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = now
+        return now - self._pending_since >= self.ctx.settings.batch_max_seconds
 
     def _run(self) -> None:
         backoff = self.tick
@@ -63,6 +64,7 @@ class Batcher:
                 if self.due():
                     for b in seal_pending(self.ctx):
                         log.info("batch %d sealed: %d items via %s", b.seq, b.items, b.tsa_url)
+                    self._pending_since = None
                 self.last_error = None
                 backoff = self.tick
             except TSAUnavailable as e:
