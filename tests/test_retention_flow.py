@@ -185,7 +185,8 @@ def test_erasure_erases_operational_data_and_refuses_proofs_idempotently(
     r = run_cli(settings, "show", cm)
     assert r.returncode == 2 and b"erased" in r.stderr
     # both requests and their outcome are in the journal
-    erases = [e for e in cli(settings, "journal", "--json")["entries"] if e["action"] == "subject_erase"]
+    erases = cli(settings, "journal", "--action", "subject_erase", "--tenant", "acme", "--json")["entries"]
+    assert cli(settings, "journal", "--action", "subject_erase", "--tenant", "other", "--json")["entries"] == []
     assert len(erases) == 2 and erases[0]["details"]["refused"][0]["id"] == tp
     assert "alice" not in json.dumps(erases)  # the journal names subjects by pseudonym only
 

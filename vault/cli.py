@@ -921,6 +921,8 @@ def journal_list(
     typer_ctx: typer.Context,
     since: Annotated[str | None, typer.Option(help="Only entries at or after this date (YYYY-MM-DD).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many entries.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's entries.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action (deposit, destroy, subject_erase...).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List journal entries (who, what, when); `vault journal verify` proves them intact."""
@@ -931,7 +933,7 @@ def journal_list(
     ctx = _context()
     try:
         when = dt.datetime.combine(_date(since, "--since"), dt.time(), tzinfo=dt.UTC) if since else None
-        entries = list_entries(ctx, since=when, limit=limit)
+        entries = list_entries(ctx, since=when, limit=limit, tenant=tenant, action=action)
     finally:
         ctx.close()
     if json_out:

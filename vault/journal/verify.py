@@ -135,12 +135,21 @@ def _check_batch(
 
 
 def list_entries(
-    ctx: VaultContext, *, since: dt.datetime | None = None, limit: int | None = None
+    ctx: VaultContext,
+    *,
+    since: dt.datetime | None = None,
+    limit: int | None = None,
+    tenant: str | None = None,
+    action: str | None = None,
 ) -> list[dict[str, Any]]:
     with ctx.sessions() as s:
         q = select(JournalEntry).order_by(JournalEntry.seq)
         if since is not None:
             q = q.where(JournalEntry.at >= since)
+        if tenant is not None:
+            q = q.where(JournalEntry.tenant_id == tenant)
+        if action is not None:
+            q = q.where(JournalEntry.action == action)
         if limit is not None:
             q = q.limit(limit)
         return [{**json.loads(e.body), "seq": e.seq, "batch": e.batch_seq} for e in s.scalars(q).all()]
