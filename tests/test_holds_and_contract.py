@@ -5,13 +5,11 @@ where a lock must expire, object locks last a few real seconds (drill_lock_secon
 from __future__ import annotations
 
 import datetime as dt
-import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from conftest import open_ctx, with_settings
 from vault.access.principal import Principal, Role
@@ -20,11 +18,9 @@ from vault.clock import FixedClock
 from vault.config import Settings
 from vault.context import VaultContext
 from vault.errors import Conflict, Forbidden, InputError, NotFound
-from vault.index.models import Hold, Item, JournalEntry, Segment, Tenant
+from vault.index.models import Hold, Segment, Tenant
 from vault.ingest.common import validate
-from vault.ingest.files import deposit_stream
 from vault.ingest.records import deposit_records
-from vault.journal.entry import parse_body
 from vault.privacy.reading import check_read, view_item
 from vault.retention.apply import apply_retention
 from vault.retention.archive import request_archive
@@ -33,7 +29,7 @@ from vault.retention.holds import add_hold, list_holds, release_hold
 from vault.retention.plan import make_plan
 from vault.retention.policy import end_of_day
 from vault.retention.rules import add_months
-from vault.verify.online import load_item
+from vault_support import count, item, journal, put_file
 
 T0 = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)
 DRILL = 1.0
@@ -76,36 +72,6 @@ def rec(
     req = validate(tenant=tenant, session=session, kind="connection_metadata", purpose=purpose, subject=subject)
     [receipt] = deposit_records(ctx, [(req, fields)])
     return receipt.item_id
-
-
-def put_file(
-    ctx: VaultContext,
-    subject: str,
-    data: bytes,
-    *,
-    tenant: str = "acme",
-    session: str = "s1",
-    kind: str = "session_log",
-    purpose: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta)
-    return deposit_stream(ctx, io.BytesIO(data), req).item_id
-
-
-def item(ctx: VaultContext, item_id: str) -> Item:
-    return load_item(ctx, item_id)[0]
-
-
-def journal(ctx: VaultContext, action: str) -> list[dict[str, Any]]:
-    with ctx.sessions() as s:
-        rows = s.scalars(select(JournalEntry).where(JournalEntry.action == action).order_by(JournalEntry.seq)).all()
-        return [parse_body(e.body) for e in rows]
-
-
-def count(ctx: VaultContext, model: Any, *where: Any) -> int:
-    with ctx.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 def held(ctx: VaultContext, item_id: str) -> list[bool]:

@@ -5,7 +5,6 @@ short real Object Lock durations (drill_lock_seconds) where a lock must expire."
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from conftest import open_ctx, with_settings
 from vault.access.principal import Principal, Role
@@ -22,11 +21,9 @@ from vault.clock import FixedClock
 from vault.config import Settings
 from vault.context import VaultContext
 from vault.errors import Forbidden, InputError, KeyError_, NotFound
-from vault.index.models import Item, JournalEntry, Segment, SubjectKey, SubjectStatus
+from vault.index.models import Item, Segment, SubjectKey, SubjectStatus
 from vault.ingest.common import validate
-from vault.ingest.files import deposit_stream
 from vault.ingest.records import deposit_records
-from vault.journal.entry import parse_body
 from vault.privacy.erasure import ERASURE_RULE, erase_subject
 from vault.privacy.reading import check_read, decoded_fields, view_item
 from vault.privacy.rights import ACCESS_TYPE, object_to, rectify, restrict, subject_access
@@ -34,7 +31,8 @@ from vault.retention.apply import apply_retention
 from vault.retention.contract import create_tenant
 from vault.retention.holds import add_hold
 from vault.retention.plan import make_plan
-from vault.verify.online import load_item, verify_item
+from vault.verify.online import verify_item
+from vault_support import count, item, journal, put_file
 
 T0 = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)
 DRILL = 1.0
@@ -80,36 +78,6 @@ def recs(ctx: VaultContext, *entries: tuple[str, dict[str, Any]], session: str =
         for subj, fields in entries
     ]
     return [r.item_id for r in deposit_records(ctx, reqs)]
-
-
-def put_file(
-    ctx: VaultContext,
-    subject: str,
-    data: bytes,
-    *,
-    tenant: str = "acme",
-    session: str = "s1",
-    kind: str = "session_log",
-    purpose: str | None = None,
-    meta: dict[str, Any] | None = None,
-) -> str:
-    req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta)
-    return deposit_stream(ctx, io.BytesIO(data), req).item_id
-
-
-def item(ctx: VaultContext, item_id: str) -> Item:
-    return load_item(ctx, item_id)[0]
-
-
-def journal(ctx: VaultContext, action: str) -> list[dict[str, Any]]:
-    with ctx.sessions() as s:
-        rows = s.scalars(select(JournalEntry).where(JournalEntry.action == action).order_by(JournalEntry.seq)).all()
-        return [parse_body(e.body) for e in rows]
-
-
-def count(ctx: VaultContext, model: Any, *where: Any) -> int:
-    with ctx.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 # -- access and portability -------------------------------------------------------------------

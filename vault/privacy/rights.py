@@ -7,9 +7,6 @@ Each request and its outcome is written to the journal in the same transaction a
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from vault.journal.entry import parse_body
 from vault.journal.log import record
 from vault.privacy.reading import view_item
 from vault.privacy.shredding import subject_names
+from vault.proof.folder import atomic_folder, check_empty
 from vault.proof.payload import PayloadRead
 from vault.retention.decide import decide
 from vault.retention.facts import load_holds, load_items
@@ -56,9 +54,7 @@ def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> d
     """Write ``subject.json`` (machine-readable, portable) and ``files/`` for the subject's
     file items into ``out`` (which must not exist or be empty); written whole or not at all."""
     _check(ctx, tenant, subject)
-    out = out.absolute()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("the output folder exists and is not empty", detail=str(out))
+    out = check_empty(out)
     now = ctx.now()
     with ctx.sessions() as s:
         rows = load_items(s, tenant=tenant, subjects=subject_names(ctx, tenant, subject))
@@ -72,9 +68,7 @@ def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> d
                 select(JournalEntry).where(JournalEntry.subject_ref == ref).order_by(JournalEntry.seq)
             ).all()
         ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         entries = []
         for r in rows:
             it = items[r.facts.id]
@@ -130,12 +124,6 @@ def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> d
         with ctx.sessions() as s:
             record(s, ctx, ctx.principal, "subject_access", tenant=tenant, subject=subject, at=now, items=len(entries))
             s.commit()
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"out": str(out), "items": len(entries)}
 
 

@@ -7,9 +7,6 @@ export never leaves a half-written folder that looks complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from asn1crypto import cms
@@ -21,6 +18,7 @@ from vault.envelope.stream import decrypt_bytes
 from vault.errors import InputError, NotFound
 from vault.evidence.receipt import Receipt
 from vault.index.models import Item, Segment
+from vault.proof.folder import atomic_folder
 from vault.proof.payload import PayloadRead
 from vault.proof.verify_md import verify_md
 from vault.verify.online import load_item
@@ -57,12 +55,7 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         raise InputError(f"item {item_id} is {item.state}: not evidence")
     if batch is None or item.path is None:
         raise InputError(f"item {item_id} is not sealed yet", detail="run `vault seal` first")
-    out = out.absolute()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("the output folder exists and is not empty", detail=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         reader = PayloadRead(ctx, item)
         with open(tmp / "payload", "wb") as f:
             for chunk in reader.plaintext():
@@ -88,10 +81,4 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         (certs / "tsa-ca.pem").write_text("".join(tsa_chain[1:]))
         evidence = json.loads(item.evidence)
         (tmp / "VERIFY.md").write_text(verify_md(evidence, json.loads(batch.manifest), json.loads(item.path)))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return out.absolute()

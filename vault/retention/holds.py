@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vault.context import VaultContext, check_name
 from vault.errors import InputError, NotFound
@@ -80,6 +81,19 @@ def _set_flags(ctx: VaultContext, rows: list[ItemRow], on: bool, progress: Progr
     return n
 
 
+def _find_active(s: Session, tenant: str, session: str | None, item: str | None, case: str) -> Hold | None:
+    """The active hold with exactly this scope and case."""
+    return s.scalars(
+        select(Hold).where(
+            Hold.tenant_id == tenant,
+            Hold.session.is_(None) if session is None else Hold.session == session,
+            Hold.item_id.is_(None) if item is None else Hold.item_id == item,
+            Hold.case_ref == case,
+            Hold.released_at.is_(None),
+        )
+    ).first()
+
+
 def add_hold(
     ctx: VaultContext,
     *,
@@ -91,15 +105,7 @@ def add_hold(
 ) -> HoldResult:
     _check_scope(ctx, tenant, session, item, case)
     with ctx.sessions() as s:
-        existing = s.scalars(
-            select(Hold).where(
-                Hold.tenant_id == tenant,
-                Hold.session.is_(None) if session is None else Hold.session == session,
-                Hold.item_id.is_(None) if item is None else Hold.item_id == item,
-                Hold.case_ref == case,
-                Hold.released_at.is_(None),
-            )
-        ).first()
+        existing = _find_active(s, tenant, session, item, case)
         created = existing is None
         if existing is None:
             existing = Hold(
@@ -141,15 +147,7 @@ def release_hold(
 ) -> HoldResult:
     _check_scope(ctx, tenant, session, item, case)
     with ctx.sessions() as s:
-        hold = s.scalars(
-            select(Hold).where(
-                Hold.tenant_id == tenant,
-                Hold.session.is_(None) if session is None else Hold.session == session,
-                Hold.item_id.is_(None) if item is None else Hold.item_id == item,
-                Hold.case_ref == case,
-                Hold.released_at.is_(None),
-            )
-        ).first()
+        hold = _find_active(s, tenant, session, item, case)
         if hold is None:
             raise NotFound("no active hold with that scope and case", detail=f"case {case!r} on {tenant}")
         hold.released_at = ctx.now()

@@ -1,0 +1,45 @@
+"""Small helpers shared by the retention and privacy tests: deposit, look up, count."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from sqlalchemy import func, select
+
+from vault.context import VaultContext
+from vault.index.models import Item, JournalEntry
+from vault.ingest.common import validate
+from vault.ingest.files import deposit_stream
+from vault.journal.entry import parse_body
+from vault.verify.online import load_item
+
+
+def put_file(
+    ctx: VaultContext,
+    subject: str,
+    data: bytes,
+    *,
+    tenant: str = "acme",
+    session: str = "s1",
+    kind: str = "session_log",
+    purpose: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> str:
+    req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta)
+    return deposit_stream(ctx, io.BytesIO(data), req).item_id
+
+
+def item(ctx: VaultContext, item_id: str) -> Item:
+    return load_item(ctx, item_id)[0]
+
+
+def journal(ctx: VaultContext, action: str) -> list[dict[str, Any]]:
+    with ctx.sessions() as s:
+        rows = s.scalars(select(JournalEntry).where(JournalEntry.action == action).order_by(JournalEntry.seq)).all()
+        return [parse_body(e.body) for e in rows]
+
+
+def count(ctx: VaultContext, model: Any, *where: Any) -> int:
+    with ctx.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
