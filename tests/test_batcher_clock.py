@@ -9,10 +9,12 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from conftest import open_ctx
 from vault.clock import FixedClock
 from vault.config import Settings
+from vault.index.models import Item, SubjectKey
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
 from vault.runtime.batcher import Batcher
@@ -54,5 +56,8 @@ def test_a_clock_in_the_past_without_drill_mode_is_a_clear_error(settings: Setti
         ctx.clock = FixedClock(dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
         with pytest.raises(ConfigError, match="already past in real time"):
             deposit_stream(ctx, io.BytesIO(b"x"), validate(tenant="acme", session="s", kind="session_log"))
+        with ctx.sessions() as s:  # nothing written: no intent, no object, no data key
+            assert s.scalars(select(Item)).all() == [] and s.scalars(select(SubjectKey)).all() == []
+        assert ctx.store.client.list_object_versions(Bucket=ctx.store.bucket).get("Versions", []) == []
     finally:
         ctx.close()

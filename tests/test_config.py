@@ -302,3 +302,10 @@ def test_retired_operational_months_is_accepted_at_its_old_value_only(tmp_path: 
 def test_retention_settings_bounds(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ConfigError, match=key):
         load_settings(tmp_path, env={"VAULT_" + key.upper(): value})
+
+
+def test_a_setting_appended_below_the_tsa_table_is_refused(tmp_path: Path) -> None:
+    write_cfg(tmp_path, '[[tsa]]\nurl = "embedded"\nca = "keys/tsa-ca.pem"\noperational_months = 24\n')
+    with pytest.raises(ConfigError, match=r"unknown keys in a \[\[tsa\]\] entry") as e:
+        load_settings(tmp_path, env={})
+    assert e.value.detail == "operational_months"

@@ -897,7 +897,11 @@ def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOp
         "purpose": row.purpose,
         "received_at": iso(row.received_at),
         "retain_until": iso(decision.retain_until) if decision and decision.retain_until else None,
-        "retention": (decision.reason if isinstance(decision, Kept) else f"due: {decision.rule}") if decision else None,
+        "retention": (
+            (decision.reason if isinstance(decision, Kept) else f"due ({decision.action.value}): {decision.rule}")
+            if decision
+            else None
+        ),
         "status": row.disposal or "active",
         "fields": view.fields,
         "corrections": view.corrections,

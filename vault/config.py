@@ -187,6 +187,11 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
     for t in raw.get("tsa", []):
         if not isinstance(t, dict) or "url" not in t or "ca" not in t:
             raise ConfigError("each [[tsa]] entry needs url and ca", detail=repr(t))
+        if set(t) - {"url", "ca", "cert", "timeout"}:  # e.g. a setting appended below the [[tsa]] table
+            raise ConfigError(
+                "unknown keys in a [[tsa]] entry (settings go above the [[tsa]] tables)",
+                detail=", ".join(sorted(set(t) - {"url", "ca", "cert", "timeout"})),
+            )
         if not str(t["url"]).strip() or not str(t["ca"]).strip():
             raise ConfigError("a TSA needs a non-empty url and ca", detail=repr(t))
         try:

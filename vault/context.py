@@ -33,6 +33,9 @@ from vault.timestamp.client import TrustedTSA
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 NO_SUBJECT = "-"
+#: prefix of the subject name on a destroyed key row: ``#`` + the journal pseudonym (it cannot
+#: start a subject id); see vault.privacy.shredding
+SHREDDED = "#"
 
 
 def check_name(what: str, value: str) -> str:
@@ -135,7 +138,7 @@ class VaultContext:
             return hit
         with self.sessions() as s:
             # destroyed rows carry the shredded name ("#" + pseudonym): they still count for generations
-            names = [subject, "#" + self.keyring.pseudonym(tenant_id, subject)]
+            names = [subject, SHREDDED + self.keyring.pseudonym(tenant_id, subject)]
             rows = s.scalars(
                 select(SubjectKey)
                 .where(SubjectKey.tenant_id == tenant_id, SubjectKey.subject.in_(names), SubjectKey.scope == scope)

@@ -132,12 +132,12 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
         raise InputError(f"{req.kind.value} is deposited as records, not as a file stream")
     tenant = ctx.ensure_tenant(req.tenant)
     check_objections(ctx, [req])
-    key_id, dek = ctx.data_key(req.tenant, req.subject, req.purpose.value)
     received_at = ctx.now()
-    item_id = new_item_id(received_at)
-    retention = retention_for(
+    retention = retention_for(  # before the key: a refused date leaves no key behind
         ctx, tenant, req.purpose, received_at, legal_hold=under_hold(ctx, req.tenant, [req.session])
     )
+    key_id, dek = ctx.data_key(req.tenant, req.subject, req.purpose.value)
+    item_id = new_item_id(received_at)
     lock = retention.lock
     object_key = f"t/{req.tenant}/items/{item_id}"
 

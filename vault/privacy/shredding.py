@@ -13,10 +13,8 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from vault.context import NO_SUBJECT, VaultContext
+from vault.context import NO_SUBJECT, SHREDDED, VaultContext
 from vault.index.models import SubjectKey
-
-SHREDDED = "#"
 
 
 def shredded_name(ctx: VaultContext, tenant: str, subject: str) -> str:
