@@ -5,9 +5,7 @@ where a lock must expire, object locks last a few real seconds (drill_lock_secon
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -29,10 +27,9 @@ from vault.retention.holds import add_hold, list_holds, release_hold
 from vault.retention.plan import make_plan
 from vault.retention.policy import end_of_day
 from vault.retention.rules import add_months
-from vault_support import count, item, journal, put_file
+from vault_support import DRILL, count, item, journal, put_file, rec, wait_for_drill_locks
 
 T0 = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)
-DRILL = 1.0
 
 OPERATOR = Principal("op@acme", Role.OPERATOR)
 LEGAL = Principal("legal@acme", Role.LEGAL)
@@ -54,24 +51,6 @@ def now_ctx(ctx: VaultContext) -> VaultContext:
     """Real Object Lock dates (no drill), the vault's clock fixed at the real now."""
     ctx.clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     return ctx
-
-
-def wait_for_drill_locks() -> None:
-    time.sleep(DRILL + 1.5)  # locks end at a whole second at most DRILL + 1 s after the write
-
-
-def rec(
-    ctx: VaultContext,
-    subject: str,
-    fields: dict[str, Any],
-    *,
-    tenant: str = "acme",
-    session: str = "s1",
-    purpose: str | None = None,
-) -> str:
-    req = validate(tenant=tenant, session=session, kind="connection_metadata", purpose=purpose, subject=subject)
-    [receipt] = deposit_records(ctx, [(req, fields)])
-    return receipt.item_id
 
 
 def held(ctx: VaultContext, item_id: str) -> list[bool]:

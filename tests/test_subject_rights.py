@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,9 @@ from vault.retention.contract import create_tenant
 from vault.retention.holds import add_hold
 from vault.retention.plan import make_plan
 from vault.verify.online import verify_item
-from vault_support import count, item, journal, put_file
+from vault_support import DRILL, count, item, journal, put_file, rec, wait_for_drill_locks
 
 T0 = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)
-DRILL = 1.0
 
 OPERATOR = Principal("op@acme", Role.OPERATOR)
 TECHNICIAN = Principal("tech@acme", Role.TECHNICIAN)
@@ -51,24 +49,6 @@ def vctx(settings: Settings) -> Iterator[VaultContext]:
     create_tenant(c, "acme", 20)
     yield c
     c.close()
-
-
-def wait_for_drill_locks() -> None:
-    time.sleep(DRILL + 1.5)  # locks end at a whole second at most DRILL + 1 s after the write
-
-
-def rec(
-    ctx: VaultContext,
-    subject: str,
-    fields: dict[str, Any],
-    *,
-    tenant: str = "acme",
-    session: str = "s1",
-    purpose: str | None = None,
-) -> str:
-    req = validate(tenant=tenant, session=session, kind="connection_metadata", purpose=purpose, subject=subject)
-    [receipt] = deposit_records(ctx, [(req, fields)])
-    return receipt.item_id
 
 
 def recs(ctx: VaultContext, *entries: tuple[str, dict[str, Any]], session: str = "s1") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,8 +12,30 @@ from vault.context import VaultContext
 from vault.index.models import Item, JournalEntry
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
+from vault.ingest.records import deposit_records
 from vault.journal.entry import parse_body
 from vault.verify.online import load_item
+
+#: real seconds of every Object Lock in drill mode (``drill_lock_seconds``)
+DRILL = 1.0
+
+
+def wait_for_drill_locks() -> None:
+    time.sleep(DRILL + 1.5)  # locks end at a whole second at most DRILL + 1 s after the write
+
+
+def rec(
+    ctx: VaultContext,
+    subject: str,
+    fields: dict[str, Any],
+    *,
+    tenant: str = "acme",
+    session: str = "s1",
+    purpose: str | None = None,
+) -> str:
+    req = validate(tenant=tenant, session=session, kind="connection_metadata", purpose=purpose, subject=subject)
+    [receipt] = deposit_records(ctx, [(req, fields)])
+    return receipt.item_id
 
 
 def put_file(
