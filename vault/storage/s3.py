@@ -145,6 +145,9 @@ class ObjectStore:
                 Body=body,
                 ContentType=content_type,
                 ChecksumSHA256=base64.b64encode(digest).decode(),
+                # AWS S3 refuses a PUT with Object Lock parameters without Content-MD5 (or an
+                # SDK checksum-algorithm header, whose aws-chunked trailers other stores lack)
+                ContentMD5=base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
                 **lock.headers(),
             )
         except (ClientError, BotoCoreError) as e:
