@@ -484,3 +484,48 @@ def test_erased_ciphertext_stays_until_its_lock_ends_then_the_run_deletes_it(vct
         it = item(vctx, i)
         assert (it.disposal, it.disposal_rule) == ("destroyed", ERASURE_RULE)
         assert verify_item(vctx, i).status == "destroyed"
+
+
+def test_group_commit_refuses_only_the_objected_callers_record(vctx: VaultContext) -> None:
+    """Concurrent callers share a flush: a record refused for an objection fails its own
+    caller, and the others in the same segment are written."""
+    from vault.ingest.records import RecordPacker
+
+    object_to(vctx, "acme", "alice", "service_improvement")
+    packer = RecordPacker(vctx)
+    try:
+        refused = packer.submit(
+            [
+                (
+                    validate(
+                        tenant="acme",
+                        session="s1",
+                        kind="connection_metadata",
+                        purpose="service_improvement",
+                        subject="alice",
+                    ),
+                    {"ip": "203.0.113.7"},
+                )
+            ]
+        )
+        accepted = packer.submit(
+            [
+                (
+                    validate(
+                        tenant="acme",
+                        session="s1",
+                        kind="connection_metadata",
+                        purpose="service_improvement",
+                        subject="bob",
+                    ),
+                    {"ip": "203.0.113.8"},
+                )
+            ]
+        )
+        with pytest.raises(Forbidden, match="objected to the purpose 'service_improvement'"):
+            refused[0].result(timeout=30)
+        receipt = accepted[0].result(timeout=30)
+    finally:
+        packer.close()
+    assert item(vctx, receipt.item_id).purpose == "service_improvement"
+    assert count(vctx, Item, Item.purpose == "service_improvement") == 1

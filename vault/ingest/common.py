@@ -142,11 +142,13 @@ def under_hold(ctx: VaultContext, tenant: str, sessions: Iterable[str]) -> bool:
     return found is not None
 
 
-def check_objections(ctx: VaultContext, reqs: Iterable[DepositRequest]) -> None:
-    """Refuse new data for a purpose its subject objected to (GDPR art. 21)."""
+def objections(ctx: VaultContext, reqs: Iterable[DepositRequest]) -> dict[tuple[str, str, str], Forbidden]:
+    """(tenant, subject, purpose) -> the refusal, for new data of a purpose its subject
+    objected to (GDPR art. 21). One query for any number of requests."""
+    reqs = list(reqs)
     wanted = {(r.tenant, r.subject) for r in reqs if r.subject != NO_SUBJECT}
     if not wanted:
-        return
+        return {}
     purposes = {(r.tenant, r.subject, r.purpose.value) for r in reqs}
     with ctx.sessions() as s:
         rows = s.scalars(
@@ -155,14 +157,22 @@ def check_objections(ctx: VaultContext, reqs: Iterable[DepositRequest]) -> None:
                 SubjectStatus.subject.in_({x for _, x in wanted}),
             )
         ).all()
+    found: dict[tuple[str, str, str], Forbidden] = {}
     for row in rows:
         objected: dict[str, str] = json.loads(row.objections or "{}")
         for purpose, since in objected.items():
             if (row.tenant_id, row.subject, purpose) in purposes:
-                raise Forbidden(
+                found[(row.tenant_id, row.subject, purpose)] = Forbidden(
                     f"the data subject objected to the purpose {purpose!r}",
                     detail=f"tenant {row.tenant_id!r}, since {since} (GDPR art. 21): no new data for this purpose",
                 )
+    return found
+
+
+def check_objections(ctx: VaultContext, reqs: Iterable[DepositRequest]) -> None:
+    """Raise the first refusal :func:`objections` finds."""
+    for refusal in objections(ctx, reqs).values():
+        raise refusal
 
 
 def finish_manifest(

@@ -39,6 +39,7 @@ from vault.ingest.common import (
     check_objections,
     fault_point,
     finish_manifest,
+    objections,
     retention_for,
     store_manifests,
     under_hold,
@@ -221,7 +222,6 @@ class RecordPacker:
             t.start()
 
     def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
-        check_objections(self.ctx, [r for r, _ in reqs])
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
         pending = [prepare_record(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
         with self._cv:
@@ -262,6 +262,24 @@ class RecordPacker:
                     self._flush(part)
 
     def _flush(self, group: list[_Pending]) -> None:
+        # objections are checked once per flush, not once per caller: a refused record fails
+        # its own caller only, the rest of the group is written
+        refused: dict[tuple[str, str, str], BaseException]
+        try:
+            refused = dict(objections(self.ctx, [p.req for p in group]))
+        except Exception as e:  # the check itself failed: every caller learns of it
+            refused = {(p.req.tenant, p.req.subject, p.req.purpose.value): e for p in group}
+        if refused:
+            kept = []
+            for p in group:
+                err = refused.get((p.req.tenant, p.req.subject, p.req.purpose.value))
+                if err is None:
+                    kept.append(p)
+                elif p.future is not None and not p.future.done():
+                    p.future.set_exception(err)
+            group = kept
+            if not group:
+                return
         try:
             receipts = write_segment(self.ctx, group)
         except BaseException as e:  # every waiting caller learns of the failure
