@@ -82,7 +82,7 @@ def validate(
     )
 
 
-def _whole_seconds(at: dt.datetime) -> dt.datetime:
+def whole_seconds(at: dt.datetime) -> dt.datetime:
     """Object stores keep whole seconds: round up, never down."""
     return at.replace(microsecond=0) + dt.timedelta(seconds=1) if at.microsecond else at
 
@@ -97,7 +97,7 @@ def retention_for(
     ctx: VaultContext, tenant: Tenant, purpose: Purpose, received_at: dt.datetime, *, legal_hold: bool = False
 ) -> Retention:
     rule = ctx.policy.rules[purpose]
-    until = _whole_seconds(
+    until = whole_seconds(
         rule.committed_until(received_at, proof_years=tenant.proof_years, service_ended_on=tenant.service_ended_on)
     )
     return Retention(until, store_lock(ctx, until, legal_hold=legal_hold))
@@ -109,7 +109,7 @@ def store_lock(ctx: VaultContext, until: dt.datetime, *, legal_hold: bool = Fals
     real_now = dt.datetime.now(dt.UTC)
     if ctx.settings.drill_lock_seconds > 0:
         real = real_now + dt.timedelta(seconds=ctx.settings.drill_lock_seconds)
-        return Lock(ctx.settings.lock_mode, _whole_seconds(real), legal_hold)
+        return Lock(ctx.settings.lock_mode, whole_seconds(real), legal_hold)
     if until <= real_now:  # object stores refuse a retain-until date in the past
         raise ConfigError(
             "the retain-until date is already past in real time",
@@ -208,6 +208,11 @@ def finish_manifest(
 MANIFESTS_TYPE = "vault-manifests/1"
 
 
+def manifest_key(object_key: str) -> str:
+    """The manifests object written beside an item's (or segment's) object, with its lock."""
+    return object_key + ".manifest.json"
+
+
 def store_manifests(
     ctx: VaultContext, object_key: str, lock: Lock, receipts: list[Receipt], meta_sealed: dict[str, bytes] | None = None
 ) -> str:
@@ -239,7 +244,7 @@ def store_manifests(
         ],
     }
     return ctx.store.put(
-        object_key + ".manifest.json", canonical_known(body), lock, content_type="application/json"
+        manifest_key(object_key), canonical_known(body), lock, content_type="application/json"
     ).version_id
 
 

@@ -34,6 +34,7 @@ from vault.ingest.common import (
     check_objections,
     fault_point,
     finish_manifest,
+    manifest_key,
     retention_for,
     store_manifests,
     under_hold,
@@ -227,7 +228,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     manifest_version = store_manifests(ctx, object_key, lock, [receipt], {item_id: meta_sealed})
     if not lock.legal_hold and under_hold(ctx, req.tenant, [req.session]):  # a hold placed meanwhile
         ctx.store.set_legal_hold(object_key, stored.version_id, True)
-        ctx.store.set_legal_hold(object_key + ".manifest.json", manifest_version, True)
+        ctx.store.set_legal_hold(manifest_key(object_key), manifest_version, True)
     with ctx.sessions() as s:  # (3) durable: acknowledge
         done = s.execute(
             update(Item)

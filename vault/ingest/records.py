@@ -39,6 +39,7 @@ from vault.ingest.common import (
     check_objections,
     fault_point,
     finish_manifest,
+    manifest_key,
     objections,
     retention_for,
     store_manifests,
@@ -174,7 +175,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     manifest_version = store_manifests(ctx, object_key, lock, receipts)
     if not lock.legal_hold and under_hold(ctx, req0.tenant, {p.req.session for p in group}):  # placed meanwhile
         ctx.store.set_legal_hold(object_key, stored.version_id, True)
-        ctx.store.set_legal_hold(object_key + ".manifest.json", manifest_version, True)
+        ctx.store.set_legal_hold(manifest_key(object_key), manifest_version, True)
     with ctx.sessions() as s:  # durable: acknowledge every record of the segment at once
         done = s.execute(
             update(Segment)

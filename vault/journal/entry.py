@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vault.batch.manifest import parse_path
+from vault.errors import InputError
 from vault.evidence.canonical import canonical
 from vault.evidence.manifest import iso
+from vault.tree.hashtree import root_from_path
 
 JOURNAL_TYPE = "vault-journal/1"
 
@@ -49,6 +52,17 @@ class EntryBody:
 
 def leaf_of(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
+
+
+def path_problem(leaf: bytes, path_text: str | None, root_hex: str) -> str | None:
+    """Why an entry's stored path does not lead from its leaf to its batch root, or None."""
+    try:
+        path_leaf, path = parse_path(json.loads(path_text or "null"))
+        if path_leaf != leaf or root_from_path(path_leaf, path).hex() != root_hex:
+            return "path does not lead to its batch's root"
+    except (InputError, ValueError) as err:
+        return f"path unreadable: {err}"
+    return None
 
 
 def parse_body(body: bytes) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vault.batch.manifest import parse_path
 from vault.context import VaultContext
-from vault.errors import InputError, NotFound, SealError, StorageError, TimestampError
+from vault.errors import SealError, TimestampError
 from vault.evidence.manifest import parse_iso
 from vault.index.models import Batch, JournalEntry
+from vault.journal.entry import path_problem
 from vault.seal.cms import verify_detached
 from vault.timestamp.client import verify_token
-from vault.tree.hashtree import root_from_path
+from vault.verify.online import stored_batch_objects
 
 
 @dataclass
@@ -90,12 +90,9 @@ def verify_journal(ctx: VaultContext) -> JournalReport:
         if batch is None or e.path is None:
             report.problems.append(f"entry {e.seq} ({e.id}): batch {e.batch_seq} missing")
             continue
-        try:
-            leaf, path = parse_path(json.loads(e.path))
-            if leaf != e.leaf or root_from_path(leaf, path).hex() != batch.root:
-                report.problems.append(f"entry {e.seq} ({e.id}): path does not lead to batch {batch.seq}'s root")
-        except (InputError, ValueError) as err:
-            report.problems.append(f"entry {e.seq} ({e.id}): path unreadable: {err}")
+        problem = path_problem(e.leaf, e.path, batch.root)
+        if problem:
+            report.problems.append(f"entry {e.seq} ({e.id}) in batch {batch.seq}: {problem}")
     tsa_roots = [r for t in ctx.tsas for r in t.roots]
     previous = "00" * 32
     for seq in sorted(batches):
@@ -119,17 +116,13 @@ def _check_batch(
             f"batch {b.seq}: sealed batch.json counts {stated} journal entries, the index holds {found} "
             "(entries deleted or moved)"
         )
-    versions: dict[str, str] = json.loads(b.versions)
-    try:
-        stored = ctx.store.get(b.object_prefix + "batch.json", versions["batch.json"])
-    except (NotFound, StorageError, KeyError) as err:
-        report.problems.append(f"batch {b.seq}: batch.json not readable from WORM storage: {err}")
+    stored = stored_batch_objects(ctx, b)  # the WORM copies, compared with the index's
+    if isinstance(stored, str):
+        report.problems.append(f"batch {b.seq}: {stored}")
         return
-    if stored != b.manifest:
-        report.problems.append(f"batch {b.seq}: the index copy of batch.json differs from the WORM copy")
     try:
-        token = verify_token(b.tsr, bytes.fromhex(b.root), tsa_roots)
-        verify_detached(b.seal, stored, ctx.seal_roots, at=token.gen_time)
+        token = verify_token(stored["timestamp.tsr"], bytes.fromhex(b.root), tsa_roots)
+        verify_detached(stored["seal.p7s"], stored["batch.json"], ctx.seal_roots, at=token.gen_time)
     except (TimestampError, SealError, ValueError) as err:
         report.problems.append(f"batch {b.seq}: seal or timestamp invalid: {err}")
 

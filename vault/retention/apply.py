@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +21,12 @@ from vault.context import VaultContext
 from vault.errors import StorageError, TSAUnavailable
 from vault.evidence.manifest import iso
 from vault.index.models import Item, Segment, SubjectKey
-from vault.ingest.common import extension_lock
+from vault.ingest.common import extension_lock, manifest_key
 from vault.journal.log import record
 from vault.privacy.shredding import destroy_key, subject_ref_of
 from vault.retention.decide import Action, Due
-from vault.retention.facts import ItemRow, manifest_key
+from vault.retention.facts import ItemRow, Progress
 from vault.retention.plan import make_plan
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -116,7 +113,7 @@ def _destroy_object(
 ) -> None:
     try:
         real_now = dt.datetime.now(dt.UTC)  # the store's locks run on real time, whatever the vault clock says
-        why = ctx.store.blocking(key, real_now) or ctx.store.blocking(manifest_key(key), real_now)
+        why = ctx.store.blocking(key, manifest_key(key), now=real_now)
         if why:
             raise StorageError("the object store still protects this object", detail=why)
         deleted = ctx.store.delete_all_versions(key) + ctx.store.delete_all_versions(manifest_key(key))
@@ -173,10 +170,8 @@ def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: Run
     tier = "recorded"
     try:
         if lock is not None:
-            for k in (r.object_key, manifest_key(r.object_key)):
-                for version_id, marker in ctx.store.versions(k):
-                    if not marker:
-                        ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
+            for k, version_id in ctx.store.stored_versions(r.object_key, manifest_key(r.object_key)):
+                ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
         if r.version_id is not None:
             tier = ctx.store.archive_tier(r.object_key, r.version_id)
     except StorageError as e:

@@ -9,7 +9,6 @@ which retention decisions never trust alone (they recompute from the contract).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +18,10 @@ from vault.context import VaultContext, check_name
 from vault.errors import Conflict, InputError, NotFound
 from vault.evidence.manifest import iso
 from vault.index.models import Item, Segment, Tenant
-from vault.ingest.common import extension_lock
+from vault.ingest.common import extension_lock, manifest_key, whole_seconds
 from vault.journal.log import record
-from vault.retention.facts import load_items, manifest_key
+from vault.retention.facts import Progress, load_items, object_keys
 from vault.retention.rules import check_proof_years
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -136,24 +133,23 @@ def extend_locks(ctx: VaultContext, tenant: str, *, progress: Progress | None = 
         if r.facts.disposal in ("destroyed", "erased", "archived"):
             continue
         rule = ctx.policy[r.facts.purpose]
-        new = rule.committed_until(
-            r.facts.received_at, proof_years=r.facts.proof_years, service_ended_on=r.facts.service_ended_on
+        new = whole_seconds(
+            rule.committed_until(
+                r.facts.received_at, proof_years=r.facts.proof_years, service_ended_on=r.facts.service_ended_on
+            )
         )
-        if new.microsecond:
-            new = new.replace(microsecond=0) + dt.timedelta(seconds=1)
         if new > r.facts.committed_until:
             per_item[r.facts.id] = new
             targets[r.object_key] = max(new, targets.get(r.object_key, new))
+    by_key = object_keys(rows)
     for n, (key, until) in enumerate(sorted(targets.items())):
         lock = extension_lock(ctx, until)
         if lock is not None:
-            for k in (key, manifest_key(key)):
-                for version_id, marker in ctx.store.versions(k):
-                    if not marker:
-                        ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
+            for k, version_id in ctx.store.stored_versions(key, manifest_key(key)):
+                ctx.store.extend_retention(k, version_id, lock.mode, lock.retain_until)
         with ctx.sessions() as s:
-            for r in rows:
-                if r.object_key == key and r.facts.id in per_item:
+            for r in by_key[key]:
+                if r.facts.id in per_item:
                     s.execute(update(Item).where(Item.id == r.facts.id).values(retain_until=per_item[r.facts.id]))
             seg = s.scalars(select(Segment).where(Segment.object_key == key)).first()
             if seg is not None:

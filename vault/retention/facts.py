@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -77,12 +77,12 @@ def load_holds(s: Session, *, tenant: str | None = None) -> list[HoldFacts]:
 
 def object_keys(rows: Iterable[ItemRow]) -> dict[str, list[ItemRow]]:
     """Object key -> the items whose bytes it holds (a segment holds many). Each key also has
-    a ``.manifest.json`` object next to it, with the same lock."""
+    a manifests object next to it (``vault.ingest.common.manifest_key``), with the same lock."""
     out: dict[str, list[ItemRow]] = {}
     for r in rows:
         out.setdefault(r.object_key, []).append(r)
     return out
 
 
-def manifest_key(object_key: str) -> str:
-    return object_key + ".manifest.json"
+#: progress callback of long operations: (done, total)
+Progress = Callable[[int, int], None]

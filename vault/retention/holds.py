@@ -8,7 +8,6 @@ S3 flags, which is how an interrupted placement is completed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +18,10 @@ from vault.context import VaultContext, check_name
 from vault.errors import InputError, NotFound
 from vault.evidence.manifest import iso
 from vault.index.models import Hold, Item, Tenant
+from vault.ingest.common import manifest_key
 from vault.journal.log import record
 from vault.retention.decide import HoldFacts
-from vault.retention.facts import ItemRow, load_holds, load_items, manifest_key, object_keys
-
-Progress = Callable[[int, int], None]
+from vault.retention.facts import ItemRow, Progress, load_holds, load_items, object_keys
 
 
 @dataclass(frozen=True)
@@ -58,24 +56,24 @@ def _check_scope(ctx: VaultContext, tenant: str, session: str | None, item: str 
                 raise InputError("the item is not in that session", detail=f"{item} is in {row.session}")
 
 
-def covered(ctx: VaultContext, hold: HoldFacts) -> list[ItemRow]:
-    """What a hold covers, deposits being written included: a file deposit that checked for
-    holds before this one was committed still gets its flag from here (its intent row exists
+def tenant_rows(ctx: VaultContext, tenant: str) -> list[ItemRow]:
+    """The tenant's items, deposits being written included: a file deposit that checked for
+    holds before a hold was committed still gets its flag from here (its intent row exists
     before its PUT), and one that checks after sees the hold itself."""
     with ctx.sessions() as s:
-        rows = load_items(s, tenant=hold.tenant, with_intents=True)
+        return load_items(s, tenant=tenant, with_intents=True)
+
+
+def covered(rows: list[ItemRow], hold: HoldFacts) -> list[ItemRow]:
     return [r for r in rows if hold.covers(r.facts) and r.facts.disposal != "destroyed"]
 
 
-def _set_flags(ctx: VaultContext, rows: list[ItemRow], on: bool, progress: Progress | None) -> int:
-    keys = list(object_keys(rows))
+def _set_flags(ctx: VaultContext, keys: list[str], on: bool, progress: Progress | None) -> int:
     n = 0
     for i, key in enumerate(keys):
-        for k in (key, manifest_key(key)):
-            for version_id, marker in ctx.store.versions(k):
-                if not marker:
-                    ctx.store.set_legal_hold(k, version_id, on)
-                    n += 1
+        for k, version_id in ctx.store.stored_versions(key, manifest_key(key)):
+            ctx.store.set_legal_hold(k, version_id, on)
+            n += 1
         if progress:
             progress(i + 1, len(keys))
     return n
@@ -131,8 +129,8 @@ def add_hold(
             )
             s.commit()
         facts = HoldFacts(existing.id, tenant, session, item, case)
-    rows = covered(ctx, facts)
-    versions = _set_flags(ctx, rows, True, progress)
+    rows = covered(tenant_rows(ctx, tenant), facts)
+    versions = _set_flags(ctx, list(object_keys(rows)), True, progress)
     return HoldResult(facts.id, case, tenant, session, item, len(rows), versions, created)
 
 
@@ -167,13 +165,11 @@ def release_hold(
         s.commit()
         facts = HoldFacts(hold.id, tenant, session, item, case)
         others = load_holds(s, tenant=tenant)
-    rows = covered(ctx, facts)
+    all_rows = tenant_rows(ctx, tenant)
+    rows = covered(all_rows, facts)
     # an object stays held while another active hold covers any item stored in it
-    by_key = object_keys(rows)
-    with ctx.sessions() as s:
-        all_rows = load_items(s, tenant=tenant)
     still = {r.object_key for r in all_rows if any(h.covers(r.facts) for h in others)}
-    free = [r for key, rs in by_key.items() if key not in still for r in rs]
+    free = [key for key in object_keys(rows) if key not in still]
     versions = _set_flags(ctx, free, False, progress)
     return HoldResult(facts.id, case, tenant, session, item, len(rows), versions, False)
 

@@ -277,13 +277,18 @@ class ObjectStore:
         except (ClientError, BotoCoreError) as e:
             raise _err(f"list versions of {key}", e) from e
 
-    def blocking(self, key: str, now: dt.datetime) -> str | None:
-        """Why a version of ``key`` cannot be deleted now (a retention in force or a legal
+    def stored_versions(self, *keys: str) -> Iterator[tuple[str, str]]:
+        """(key, version id) of every stored version of these keys, delete markers left out."""
+        for key in keys:
+            for version_id, marker in self.versions(key):
+                if not marker:
+                    yield key, version_id
+
+    def blocking(self, *keys: str, now: dt.datetime) -> str | None:
+        """Why a version of these keys cannot be deleted now (a retention in force or a legal
         hold), or None: checked before deleting anything, so a refusal never leaves half of
         an item's objects deleted."""
-        for version_id, marker in self.versions(key):
-            if marker:
-                continue
+        for key, version_id in self.stored_versions(*keys):
             try:
                 r = self.client.head_object(Bucket=self.bucket, Key=key, VersionId=version_id)
             except (ClientError, BotoCoreError) as e:

@@ -12,12 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from vault.batch.manifest import parse_path
 from vault.context import VaultContext
-from vault.errors import InputError, KeyError_, NotFound, StorageError
+from vault.errors import KeyError_, NotFound, StorageError
 from vault.index.models import Batch, Item, JournalEntry
+from vault.journal.entry import path_problem
 from vault.proof.payload import PayloadRead
-from vault.tree.hashtree import root_from_path
 from vault.verify.proof_checks import check_batch_proof, check_payload
 from vault.verify.report import Report
 
@@ -31,7 +30,7 @@ def load_item(ctx: VaultContext, item_id: str) -> tuple[Item, Batch | None]:
         return item, batch
 
 
-def _batch_objects(ctx: VaultContext, batch: Batch) -> dict[str, bytes] | str:
+def stored_batch_objects(ctx: VaultContext, batch: Batch) -> dict[str, bytes] | str:
     """The batch files as stored WORM (pinned versions); a reason string when they differ."""
     versions: dict[str, str] = json.loads(batch.versions)
     out: dict[str, bytes] = {}
@@ -101,7 +100,7 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
         report.add("sealed", True, "deposited and durable; not yet sealed (run `vault seal`)")
         return report
 
-    stored = _batch_objects(ctx, batch)
+    stored = stored_batch_objects(ctx, batch)
     if isinstance(stored, str):
         report.add("batch_objects", False, stored)
         return report
@@ -132,7 +131,7 @@ def verify_item(ctx: VaultContext, item_id: str) -> Report:
         report.add("chain", False, f"chain broken: batch {batch.seq - 1} is missing from the index")
     else:
         # compare with the previous batch as stored WORM, not as the index remembers it
-        prev_objects = _batch_objects(ctx, prev)
+        prev_objects = stored_batch_objects(ctx, prev)
         if isinstance(prev_objects, str):
             report.add("chain", False, f"chain broken: {prev_objects}")
         else:
@@ -175,11 +174,7 @@ def _check_disposal(ctx: VaultContext, item: Item, report: Report) -> None:
     if ok and entry.batch_seq is not None:
         with ctx.sessions() as s:
             batch = s.get(Batch, entry.batch_seq)
-        try:
-            leaf, path = parse_path(json.loads(entry.path or "null"))
-            ok = batch is not None and leaf == entry.leaf and root_from_path(leaf, path).hex() == batch.root
-        except InputError:
-            ok = False
+        ok = batch is not None and path_problem(entry.leaf, entry.path, batch.root) is None
         where = f"sealed in batch {entry.batch_seq}" if ok else f"its path does not reach batch {entry.batch_seq}"
     report.add(
         "destruction_record",
