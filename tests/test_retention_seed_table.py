@@ -123,3 +123,51 @@ def test_end_of_service_recorded_late_needs_no_lock_extension(drill_ctx: VaultCo
         assert [d["id"] for d in run.destroyed] == [item_id] and run.failed == []
     finally:
         real.close()
+
+
+def test_a_tampered_or_missing_destruction_record_makes_a_destroyed_item_invalid(drill_ctx: VaultContext) -> None:
+    from vault.index.models import JournalEntry
+
+    ctx = drill_ctx
+    clock = ctx.clock
+    assert isinstance(clock, FixedClock)
+    create_tenant(ctx, "acme")
+    req = validate(tenant="acme", session="s1", kind="session_log", subject="alice")
+    item_id = deposit_stream(ctx, io.BytesIO(b"log"), req).item_id
+    seal_pending(ctx)
+    clock.at = dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    end_service(ctx, "acme", ENDED)
+    time.sleep(2.6)
+    clock.at = OPERATIONAL_END
+    assert [d["id"] for d in apply_retention(ctx).destroyed] == [item_id]
+    assert verify_item(ctx, item_id).status == "destroyed"
+
+    with ctx.sessions() as s:  # the record is edited to claim another rule
+        entry = s.scalars(select(JournalEntry).where(JournalEntry.action == "destroy")).one()
+        original = entry.body
+        entry.body = original.replace(b"12 months after end of service", b"erasure on request (GDPR art. 17)")
+        s.commit()
+    report = verify_item(ctx, item_id)
+    assert report.status == "invalid" and [c.name for c in report.failed] == ["destruction_record"]
+
+    with ctx.sessions() as s:  # ...or removed
+        s.delete(s.scalars(select(JournalEntry).where(JournalEntry.action == "destroy")).one())
+        s.commit()
+    report = verify_item(ctx, item_id)
+    assert report.status == "invalid" and "no destruction record" in report.failed[0].detail
+
+
+def test_malformed_dates_and_unknown_tenants_are_one_line_errors(ctx: VaultContext, settings: Settings) -> None:
+    from conftest import run_cli
+
+    for args in (
+        ("retention", "plan", "--at", "2026-13-01"),
+        ("tenant", "end-service", "acme", "--date", "yesterday"),
+        ("tenant", "create", "acme", "--proof-years", "14"),
+        ("tenant", "end-service", "nobody", "--date", "2025-01-01"),
+        ("hold", "add", "--tenant", "nobody", "--case", "RG-1"),
+        ("subject", "erase", "alice", "--tenant", "nobody"),
+    ):
+        r = run_cli(settings, *args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.decode().startswith("error:") and len(r.stderr.decode().strip().splitlines()) == 1, r.stderr
