@@ -308,11 +308,9 @@ def test_archive_after_the_active_period_restricts_reads_then_destroys(vctx: Vau
     si = rec(vctx, "bob", {"ip": "203.0.113.8"}, session="s2", purpose="service_improvement")  # no archive
     seal_pending(vctx)
 
-    vctx.principal = OPERATOR
     with pytest.raises(Forbidden, match="restricted to the dpo and legal roles"):
-        request_archive(vctx, tenant="acme")
-    vctx.principal = LEGAL
-    r = request_archive(vctx, tenant="acme")
+        request_archive(vctx, tenant="acme", who=OPERATOR)
+    r = request_archive(vctx, tenant="acme", who=LEGAL)
     assert r["accepted"] == []
     assert r["refused"] == [
         {"id": log, "reason": "its active period has no end yet (service not ended)"},
@@ -320,11 +318,10 @@ def test_archive_after_the_active_period_restricts_reads_then_destroys(vctx: Vau
     ]
     assert item(vctx, log).archive_until is None
     with pytest.raises(NotFound):
-        request_archive(vctx, tenant="nobody")
+        request_archive(vctx, tenant="nobody", who=LEGAL)
 
     end_service(vctx, "acme", dt.date(2024, 6, 1))
-    vctx.principal = DPO
-    r = request_archive(vctx, tenant="acme")
+    r = request_archive(vctx, tenant="acme", who=DPO)
     assert r["accepted"] == [
         {"id": log, "active_until": "2025-06-02T00:00:00.000000Z", "archive_until": "2030-06-02T00:00:00.000000Z"}
     ]
@@ -332,10 +329,9 @@ def test_archive_after_the_active_period_restricts_reads_then_destroys(vctx: Vau
     [req] = journal(vctx, "archive_request")[-1:]
     assert req["role"] == "dpo" and req["details"]["accepted"] == [log]
 
-    vctx.principal = OPERATOR
     vctx.clock = FixedClock(dt.datetime(2025, 6, 3, tzinfo=dt.UTC))
     wait_for_drill_locks()
-    run = apply_retention(vctx)
+    run = apply_retention(vctx, who=OPERATOR)
     assert run.failed == []
     assert run.archived == [{"id": log, "archive_until": "2030-06-02T00:00:00.000000Z", "tier": "recorded"}]
     assert [d["id"] for d in run.destroyed] == [si]
@@ -350,13 +346,11 @@ def test_archive_after_the_active_period_restricts_reads_then_destroys(vctx: Vau
     kept = {k["id"]: k for k in make_plan(vctx, dt.datetime(2030, 6, 1, tzinfo=dt.UTC)).as_json()["kept"]}
     assert kept[log]["reason"] == "intermediate archive (restricted to legal and DPO roles)"
     assert kept[log]["retain_until"] == "2030-06-02T00:00:00.000000Z"
-    vctx.principal = LEGAL
-    assert request_archive(vctx, tenant="acme", item=log)["refused"] == [{"id": log, "reason": "already archived"}]
+    assert request_archive(vctx, tenant="acme", item=log, who=LEGAL)["refused"] == [{"id": log, "reason": "already archived"}]
 
-    vctx.principal = OPERATOR
     vctx.clock = FixedClock(dt.datetime(2030, 6, 3, tzinfo=dt.UTC))
     wait_for_drill_locks()
-    run = apply_retention(vctx, seal=False)  # the vault's clock is past the TSA's: do not seal in 2030
+    run = apply_retention(vctx, seal=False, who=OPERATOR)  # the vault's clock is past the TSA's: do not seal in 2030
     assert [(d["id"], d["rule"]) for d in run.destroyed] == [
         (log, "12 months after end of service, then intermediate archive")
     ]

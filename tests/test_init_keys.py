@@ -52,8 +52,10 @@ def test_init_refuses_a_new_kek_when_wrapped_keys_exist(tmp_path: Path) -> None:
     from dataclasses import replace
 
     ctx = VaultContext.open(replace(settings, s3_endpoint="http://127.0.0.1:9", tsas=()))
-    ctx.ensure_tenant("acme")
-    ctx.data_key("acme", "alice", "support")  # a data key wrapped by the current KEK
+    from vault.tenants.registry import ensure_tenant
+
+    ensure_tenant(ctx.sessions, "acme", proof_years=15, now=ctx.now())
+    ctx.data_keys.data_key("acme", "alice", "support")  # a data key wrapped by the current KEK
     ctx.close()
     (home / "keys/kek.key").unlink()
     r = _vault(home, "init")

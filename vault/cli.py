@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
-from vault.config import Settings, load_settings, read_state
-from vault.errors import InputError, ServiceDown, VaultError
+from vault.config import Settings, load_settings
+from vault.errors import InputError, VaultError
 
 app = typer.Typer(
     name="vault",
@@ -74,37 +74,16 @@ def _settings() -> Settings:
 
 
 def _context() -> Any:
-    from vault.access.principal import principal_from_env
     from vault.context import VaultContext
 
-    who = principal_from_env(_who["actor"], _who["role"])
-    ctx = VaultContext.open(_settings())
-    ctx.principal = who
-    return ctx
+    return VaultContext.open(_settings())
 
 
-def _journal(ctx: Any, action: str, **details: Any) -> None:
-    from vault.journal.log import record
+def _principal() -> Any:
+    """Who acts: ``--as``/``--role`` (or VAULT_ACTOR/VAULT_ROLE), on this host."""
+    from vault.access.principal import principal_from_env
 
-    with ctx.sessions() as s:
-        record(s, ctx, ctx.principal, action, **details)
-        s.commit()
-
-
-def _journal_read(ctx: Any, action: str, item_id: str, **details: Any) -> None:
-    """A read of an item, journalled under its tenant and (pseudonymous) subject, so that a
-    subject access lists who read the subject's data."""
-    from vault.errors import NotFound
-    from vault.privacy.reading import subject_of
-    from vault.privacy.shredding import subject_ref_of
-    from vault.verify.online import load_item
-
-    try:
-        row, _ = load_item(ctx, item_id)
-    except NotFound:
-        return
-    ref = subject_ref_of(ctx, row.tenant_id, subject_of(ctx, row))
-    _journal(ctx, action, tenant=row.tenant_id, subject_ref=ref, item=item_id, **details)
+    return principal_from_env(_who["actor"], _who["role"])
 
 
 def _date(value: str, what: str) -> dt.date:
@@ -157,58 +136,10 @@ def up(
 @handle_errors
 def status(json_out: JsonOpt = False) -> None:
     """Check that the running vault's services answer (exit 0) or not (exit 1)."""
-    from vault.batch.sealer import pending_count
-    from vault.context import VaultContext
-    from vault.timestamp.client import stamp
+    from vault.service.health import check
 
-    settings = _settings()
-    checks: dict[str, dict[str, Any]] = {}
-    try:
-        state = read_state(settings)
-    except ServiceDown as e:
-        state = {}
-        checks["vault"] = {"ok": False, "detail": str(e)}
-    ctx = None
-    if state:
-        try:
-            ctx = VaultContext.open(settings)
-            checks["index"] = {"ok": True, "detail": ctx.info()["database"]}
-        except VaultError as e:
-            checks["index"] = {"ok": False, "detail": str(e)}
-    if ctx is not None:
-        try:
-            ctx.store.ping()
-            checks["object_store"] = {
-                "ok": True,
-                "detail": f"{ctx.settings.s3_endpoint} bucket {ctx.settings.bucket}",
-            }
-        except VaultError as e:
-            checks["object_store"] = {"ok": False, "detail": str(e)}
-        try:
-            tok = stamp(ctx.tsas, b"\x00" * 32)
-            checks["tsa"] = {"ok": True, "detail": f"{tok.tsa_url} answered, token verified"}
-        except VaultError as e:
-            checks["tsa"] = {"ok": False, "detail": str(e)}
-        checks["retention"] = (
-            {
-                "ok": False,
-                "detail": f"DRILL MODE: drill_lock_seconds = {settings.drill_lock_seconds:g}, new locks last seconds, "
-                "not their retention (drills and tests only)",
-            }
-            if settings.drill_lock_seconds > 0
-            else {"ok": True, "detail": f"policy {ctx.policy.source}, locks {settings.lock_mode}"}
-        )
-        hb = settings.run_dir / "batcher.heartbeat"
-        try:
-            age = dt.datetime.now(dt.UTC).timestamp() - float(hb.read_text())
-            checks["batcher"] = {
-                "ok": age < 10,
-                "detail": f"last heartbeat {age:.1f}s ago, {pending_count(ctx)} item(s) pending",
-            }
-        except (OSError, ValueError):
-            checks["batcher"] = {"ok": False, "detail": "no heartbeat"}
-        ctx.close()
-    ok = bool(checks) and all(c["ok"] for c in checks.values())
+    health = check(_settings())
+    checks, ok = health.checks, health.ok
     if json_out:
         _emit({"ok": ok, "checks": checks})
     else:
@@ -217,38 +148,6 @@ def status(json_out: JsonOpt = False) -> None:
             t.add_row(name, "yes" if c["ok"] else "[red]NO[/red]", c["detail"])
         out.print(t)
     raise typer.Exit(0 if ok else 1)
-
-
-def _meta(pairs: list[str]) -> dict[str, str]:
-    meta: dict[str, str] = {}
-    for p in pairs:
-        k, sep, v = p.partition("=")
-        if not sep or not k:
-            raise InputError("--meta takes key=value", detail=repr(p))
-        meta[k] = v
-    return meta
-
-
-def _records(data: bytes) -> list[Any]:
-    try:
-        text = data.decode("utf-8", errors="strict").strip()
-    except UnicodeDecodeError as e:
-        raise InputError("the record file is not UTF-8", detail=str(e)) from e
-    if not text:
-        raise InputError("the record file is empty")
-    try:
-        obj = json.loads(text)
-        if obj == []:
-            raise InputError("the record file holds an empty list: nothing to deposit")
-        return obj if isinstance(obj, list) else [obj]
-    except json.JSONDecodeError:
-        try:
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as e:
-            raise InputError(
-                "connection_metadata must be a JSON object, an array of them, or JSON lines",
-                detail=str(e),
-            ) from e
 
 
 class _ProgressReader:
@@ -287,44 +186,36 @@ def deposit(
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Deposit evidence; prints its id once it is durable, with a signed receipt."""
+    """Deposit evidence; prints its id once it is durable, with a signed receipt.
+
+    On the vault's host, as operator, an unknown tenant is created with the default contract
+    (`vault tenant create` sets another); over the API an unknown tenant is an error."""
     from vault.evidence.kinds import RECORD_KINDS, parse_kind
-    from vault.ingest.common import validate
-    from vault.ingest.files import deposit_stream
-    from vault.ingest.records import deposit_records
+    from vault.service.deposit import deposit_file, deposit_records, parse_meta, parse_records, receipts_result
 
     k = parse_kind(kind)
-    if k.value == "correction":
-        raise InputError("corrections are made with `vault subject rectify`, not deposited")
-    meta_d = _meta(meta or [])
+    meta_d = parse_meta(meta or [])
     path_is_stdin = str(file) == "-"
     if not path_is_stdin and not file.is_file():
         raise InputError("no such file", detail=str(file))
+    who = _principal()
+    common: dict[str, Any] = dict(
+        tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, create_tenant=True
+    )
     ctx = _context()
     try:
         if k in RECORD_KINDS:
             if meta_d:
                 raise InputError("--meta is for file kinds; a record's fields are its JSON keys")
             data = sys.stdin.buffer.read() if path_is_stdin else file.read_bytes()
-            recs = _records(data)
-            req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject)
-            receipts = deposit_records(ctx, [(req, r) for r in recs])
-            ids = [r.item_id for r in receipts]
+            receipts = deposit_records(ctx, who, parse_records(data), **common)
             if json_out:
-                _emit(
-                    {
-                        "id": ids[0],
-                        "ids": ids,
-                        "count": len(ids),
-                        "receipts": [r.as_json() for r in receipts],
-                    }
-                )
+                _emit(receipts_result(receipts).as_json())
             else:
-                out.print("\n".join(ids))
+                out.print("\n".join(r.item_id for r in receipts))
             return
-        req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta_d)
         if path_is_stdin:
-            receipt = deposit_stream(ctx, sys.stdin.buffer, req)
+            receipt = deposit_file(ctx, who, sys.stdin.buffer, meta=meta_d, **common)
         else:
             size = file.stat().st_size
             show = size > 8 * 1024 * 1024 and err.is_terminal and not json_out
@@ -340,7 +231,13 @@ def deposit(
                 ) as progress,
             ):
                 task = progress.add_task(f"deposit {file.name}", total=size)
-                receipt = deposit_stream(ctx, _ProgressReader(f, progress, task), req)  # type: ignore[arg-type]
+                receipt = deposit_file(
+                    ctx,
+                    who,
+                    _ProgressReader(f, progress, task),  # type: ignore[arg-type]
+                    meta=meta_d,
+                    **common,
+                )
         if json_out:
             _emit({"id": receipt.item_id, "receipt": receipt.as_json()})
         else:
@@ -353,20 +250,23 @@ def deposit(
 @handle_errors
 def seal(json_out: JsonOpt = False) -> None:
     """Close the open batch now and wait until it is sealed and timestamped."""
-    from vault.batch.sealer import seal_pending
+    from vault.service.maintenance import seal as seal_now
 
     ctx = _context()
     try:
-        batches = seal_pending(ctx)
+        doc = seal_now(ctx, _principal()).as_json()
     finally:
         ctx.close()
     if json_out:
-        _emit({"batches": [b.__dict__ for b in batches], "items": sum(b.items for b in batches)})
-    elif not batches:
+        _emit(doc)
+    elif not doc["batches"]:
         out.print("nothing pending")
     else:
-        for b in batches:
-            out.print(f"batch {b.seq}: {b.items} item(s), root {b.root}, timestamped {b.gen_time} by {b.tsa_url}")
+        for b in doc["batches"]:
+            out.print(
+                f"batch {b['seq']}: {b['items']} item(s), root {b['root']}, "
+                f"timestamped {b['gen_time']} by {b['tsa_url']}"
+            )
 
 
 def _print_report(report: Any, json_out: bool) -> None:
@@ -402,13 +302,12 @@ def verify(
 
         report = verify_bundle(bundle, seal_ca=seal_ca, tsa_ca=tsa_ca)
     else:
-        from vault.verify.online import verify_item
+        from vault.service.items import verify as verify_online
 
         assert item is not None
         ctx = _context()
         try:
-            report = verify_item(ctx, item)
-            _journal_read(ctx, "verify", item, status=report.status)
+            report = verify_online(ctx, _principal(), item)
         finally:
             ctx.close()
     _print_report(report, json_out)
@@ -422,19 +321,14 @@ def proof(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to create (must not exist or be empty).")],
 ) -> None:
     """Write a self-contained proof folder (payload, manifests, seal, token, certificates, VERIFY.md)."""
-    from vault.privacy.reading import check_read
-    from vault.proof.export import export_proof
-    from vault.verify.online import load_item
+    from vault.service.items import proof_folder
 
     ctx = _context()
     try:
-        row, _batch = load_item(ctx, item)
-        check_read(ctx, row, ctx.principal)
-        path = export_proof(ctx, item, out_dir)
-        _journal_read(ctx, "export", item, out=str(path))
+        r = proof_folder(ctx, _principal(), item, out_dir).as_json()
     finally:
         ctx.close()
-    out.print(str(path))
+    out.print(r["out"])
 
 
 @app.command()
@@ -446,19 +340,22 @@ def recover(
     json_out: JsonOpt = False,
 ) -> None:
     """Mark deposits interrupted by a crash as orphaned (never acknowledged, never evidence)."""
-    from vault.runtime.recovery import recover_intents
+    from vault.service.maintenance import recover as recover_now
 
     if older_than != older_than:  # NaN
         raise InputError("--older-than must be a number of seconds")
     ctx = _context()
     try:
-        r = recover_intents(ctx, older_than=dt.timedelta(seconds=older_than))
+        doc = recover_now(ctx, _principal(), older_than=dt.timedelta(seconds=older_than)).as_json()
     finally:
         ctx.close()
     if json_out:
-        _emit({"orphaned_items": r.items, "orphaned_segments": r.segments})
+        _emit(doc)
     else:
-        out.print(f"{len(r.items)} item intent(s) and {len(r.segments)} segment intent(s) marked orphaned")
+        out.print(
+            f"{len(doc['orphaned_items'])} item intent(s) and {len(doc['orphaned_segments'])} segment intent(s) "
+            "marked orphaned"
+        )
 
 
 # -- tenants ----------------------------------------------------------------------------------
@@ -490,11 +387,11 @@ def tenant_create(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a tenant with its contractual proof retention (15..99 years)."""
-    from vault.retention.contract import create_tenant
+    from vault.service import tenants
 
     ctx = _context()
     try:
-        _tenant_out(create_tenant(ctx, tenant, proof_years), json_out)
+        _tenant_out(tenants.create(ctx, _principal(), tenant, proof_years), json_out)
     finally:
         ctx.close()
 
@@ -507,11 +404,11 @@ def tenant_end_service(
     json_out: JsonOpt = False,
 ) -> None:
     """Record the end of service; extends retain-until dates and object locks accordingly."""
-    from vault.retention.contract import end_service
+    from vault.service import tenants
 
     ctx = _context()
     try:
-        _tenant_out(end_service(ctx, tenant, _date(date, "--date")), json_out)
+        _tenant_out(tenants.end_service(ctx, _principal(), tenant, _date(date, "--date")), json_out)
     finally:
         ctx.close()
 
@@ -524,11 +421,11 @@ def tenant_set_proof_years(
     json_out: JsonOpt = False,
 ) -> None:
     """Lengthen the contractual proof retention; extends the proofs' locks."""
-    from vault.retention.contract import set_proof_years
+    from vault.service import tenants
 
     ctx = _context()
     try:
-        _tenant_out(set_proof_years(ctx, tenant, years), json_out)
+        _tenant_out(tenants.set_proof_years(ctx, _principal(), tenant, years), json_out)
     finally:
         ctx.close()
 
@@ -537,11 +434,11 @@ def tenant_set_proof_years(
 @handle_errors
 def tenant_show(tenant: Annotated[str, typer.Argument(help="Tenant id.")], json_out: JsonOpt = False) -> None:
     """Show a tenant's contract settings."""
-    from vault.retention.contract import tenant_info
+    from vault.service import tenants
 
     ctx = _context()
     try:
-        _tenant_out(tenant_info(ctx, tenant), json_out)
+        _tenant_out(tenants.show(ctx, _principal(), tenant), json_out)
     finally:
         ctx.close()
 
@@ -575,11 +472,12 @@ def hold_add(
     tenant: TenantOpt, case: CaseOpt, session: SessionOpt = None, item: ItemOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Place a legal hold (idempotent: placing it again completes an interrupted placement)."""
-    from vault.retention.holds import add_hold
+    from vault.service import holds
 
     ctx = _context()
     try:
-        _hold_out(add_hold(ctx, tenant=tenant, case=case, session=session, item=item), "placed", json_out)
+        r = holds.add(ctx, _principal(), tenant=tenant, case=case, session=session, item=item)
+        _hold_out(r, "placed", json_out)
     finally:
         ctx.close()
 
@@ -590,11 +488,12 @@ def hold_release(
     tenant: TenantOpt, case: CaseOpt, session: SessionOpt = None, item: ItemOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Release a legal hold; objects no other hold covers lose their S3 legal hold."""
-    from vault.retention.holds import release_hold
+    from vault.service import holds
 
     ctx = _context()
     try:
-        _hold_out(release_hold(ctx, tenant=tenant, case=case, session=session, item=item), "released", json_out)
+        r = holds.release(ctx, _principal(), tenant=tenant, case=case, session=session, item=item)
+        _hold_out(r, "released", json_out)
     finally:
         ctx.close()
 
@@ -607,15 +506,16 @@ def hold_list(
     json_out: JsonOpt = False,
 ) -> None:
     """List legal holds."""
-    from vault.retention.holds import list_holds
+    from vault.service import holds as hold_service
 
     ctx = _context()
     try:
-        holds = list_holds(ctx, tenant=tenant, active_only=not all_)
+        doc = hold_service.list_(ctx, _principal(), tenant=tenant, active_only=not all_).as_json()
     finally:
         ctx.close()
+    holds = doc["holds"]
     if json_out:
-        _emit({"holds": holds})
+        _emit(doc)
         return
     t = Table("id", "tenant", "scope", "case", "placed", "released")
     for h in holds:
@@ -643,12 +543,12 @@ def retention_plan(
     json_out: JsonOpt = False,
 ) -> None:
     """What is due, what is kept and why (a simulation: nothing changes)."""
-    from vault.retention.plan import make_plan
+    from vault.service import retention
 
     ctx = _context()
     try:
-        when = dt.datetime.combine(_date(at, "--at"), dt.time(), tzinfo=dt.UTC) if at is not None else ctx.now()
-        plan = make_plan(ctx, when, tenant=tenant)
+        when = dt.datetime.combine(_date(at, "--at"), dt.time(), tzinfo=dt.UTC) if at is not None else None
+        plan = retention.plan(ctx, _principal(), at=when, tenant=tenant)
     finally:
         ctx.close()
     if json_out:
@@ -680,14 +580,17 @@ def retention_apply(
     json_out: JsonOpt = False,
 ) -> None:
     """Do what is due now: destroy (every object version, unused keys), archive; seal the records."""
-    from vault.retention.apply import apply_retention
+    from vault.service import retention
 
     ctx = _context()
     try:
         with Progress(console=err, disable=json_out or not err.is_terminal) as progress:
             task = progress.add_task("retention run", total=None)
-            result = apply_retention(
-                ctx, tenant=tenant, progress=lambda n, tot: progress.update(task, completed=n, total=tot)
+            result = retention.apply(
+                ctx,
+                _principal(),
+                tenant=tenant,
+                progress=lambda n, tot: progress.update(task, completed=n, total=tot),
             )
     finally:
         ctx.close()
@@ -714,11 +617,11 @@ def retention_archive(
     tenant: TenantOpt, session: SessionOpt = None, item: ItemOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Send items to the intermediate archive at the end of their active period (legal and DPO roles)."""
-    from vault.retention.archive import request_archive
+    from vault.service import retention
 
     ctx = _context()
     try:
-        r = request_archive(ctx, tenant=tenant, session=session, item=item)
+        r = retention.archive(ctx, _principal(), tenant=tenant, session=session, item=item).as_json()
     finally:
         ctx.close()
     if json_out:
@@ -735,8 +638,9 @@ def retention_archive(
 def retention_policy(json_out: JsonOpt = False) -> None:
     """Show the retention policy in force (purpose -> rule)."""
     from vault.retention.policy import load_policy
+    from vault.service import retention
 
-    policy = load_policy(_settings().retention_policy)
+    policy = retention.policy(None, _principal(), load_policy(_settings().retention_policy))
     if json_out:
         _emit(policy.as_json())
         return
@@ -767,11 +671,11 @@ def subject_access_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to create (must not exist or be empty).")],
 ) -> None:
     """Access and portability: subject.json (machine-readable) and files/ with everything held."""
-    from vault.privacy.rights import subject_access
+    from vault.service import subjects
 
     ctx = _context()
     try:
-        r = subject_access(ctx, tenant, subject, out_dir)
+        r = subjects.access(ctx, _principal(), tenant, subject, out_dir).as_json()
     finally:
         ctx.close()
     out.print(f"{r['out']}: {r['items']} item(s)")
@@ -788,11 +692,11 @@ def subject_rectify(
     json_out: JsonOpt = False,
 ) -> None:
     """Append a sealed correction; reads show the corrected value, the original stays evidence."""
-    from vault.privacy.rights import rectify
+    from vault.service import subjects
 
     ctx = _context()
     try:
-        r = rectify(ctx, tenant, subject, item, field, value)
+        r = subjects.rectify(ctx, _principal(), tenant, subject, item=item, field=field, value=value).as_json()
     finally:
         ctx.close()
     if json_out:
@@ -805,13 +709,11 @@ def subject_rectify(
 @handle_errors
 def subject_erase(subject: SubjectArg, tenant: SubjectTenant, json_out: JsonOpt = False) -> None:
     """Erase by crypto-shredding where the purpose allows it; refuse, item by item, where the law keeps it."""
-    from vault.privacy.erasure import erase_subject
-    from vault.retention.apply import seal_now
+    from vault.service import subjects
 
     ctx = _context()
     try:
-        r = erase_subject(ctx, tenant, subject)
-        sealed = seal_now(ctx)
+        r, sealed = subjects.erase(ctx, _principal(), tenant, subject)
     finally:
         ctx.close()
     if json_out:
@@ -834,11 +736,11 @@ def subject_restrict(
     json_out: JsonOpt = False,
 ) -> None:
     """Restrict processing (GDPR art. 18): only the legal and DPO roles may read the subject's data."""
-    from vault.privacy.rights import restrict
+    from vault.service import subjects
 
     ctx = _context()
     try:
-        r = restrict(ctx, tenant, subject, lift=lift)
+        r = subjects.restrict(ctx, _principal(), tenant, subject, lift=lift).as_json()
     finally:
         ctx.close()
     if json_out:
@@ -856,11 +758,11 @@ def subject_object(
     json_out: JsonOpt = False,
 ) -> None:
     """Record an objection (GDPR art. 21); it stops the purposes based on legitimate interest."""
-    from vault.privacy.rights import object_to
+    from vault.service import subjects
 
     ctx = _context()
     try:
-        r = object_to(ctx, tenant, subject, purpose)
+        r = subjects.object_to(ctx, _principal(), tenant, subject, purpose).as_json()
     finally:
         ctx.close()
     if json_out:
@@ -874,39 +776,13 @@ def subject_object(
 @handle_errors
 def show(item: Annotated[str, typer.Argument(help="Item id.")], json_out: JsonOpt = False) -> None:
     """Show an item's fields as corrected (journalled as a read; restricted data needs legal/DPO)."""
-    from vault.evidence.manifest import iso
-    from vault.privacy.reading import check_read, view_item
-    from vault.retention.decide import Kept
-    from vault.retention.plan import decision_for
-    from vault.verify.online import load_item
+    from vault.service.items import show_item
 
     ctx = _context()
     try:
-        row, _batch = load_item(ctx, item)
-        check_read(ctx, row, ctx.principal)
-        view = view_item(ctx, row)
-        decision = decision_for(ctx, item, ctx.now())
-        _journal_read(ctx, "read", item)
+        doc = show_item(ctx, _principal(), item).as_json()
     finally:
         ctx.close()
-    doc = {
-        "id": row.id,
-        "tenant": row.tenant_id,
-        "session": row.session,
-        "kind": row.kind,
-        "purpose": row.purpose,
-        "received_at": iso(row.received_at),
-        "retain_until": iso(decision.retain_until) if decision and decision.retain_until else None,
-        "retention": (
-            (decision.reason if isinstance(decision, Kept) else f"due ({decision.action.value}): {decision.rule}")
-            if decision
-            else None
-        ),
-        "status": row.disposal or "active",
-        "fields": view.fields,
-        "corrections": view.corrections,
-        **({"original_fields": view.original} if view.corrections else {}),
-    }
     if json_out:
         _emit(doc)
     else:
@@ -932,16 +808,17 @@ def journal_list(
     """List journal entries (who, what, when); `vault journal verify` proves them intact."""
     if typer_ctx.invoked_subcommand is not None:
         return
-    from vault.journal.verify import list_entries
+    from vault.service import journal
 
     ctx = _context()
     try:
         when = dt.datetime.combine(_date(since, "--since"), dt.time(), tzinfo=dt.UTC) if since else None
-        entries = list_entries(ctx, since=when, limit=limit, tenant=tenant, action=action)
+        doc = journal.entries(ctx, _principal(), since=when, limit=limit, tenant=tenant, action=action).as_json()
     finally:
         ctx.close()
+    entries = doc["entries"]
     if json_out:
-        _emit({"entries": entries})
+        _emit(doc)
         return
     t = Table("seq", "at", "actor", "action", "tenant", "batch")
     for e in entries:
@@ -960,11 +837,11 @@ def journal_list(
 @handle_errors
 def journal_verify(json_out: JsonOpt = False) -> None:
     """Prove the journal intact against its sealed, timestamped batches. Exit 0 intact, 1 not."""
-    from vault.journal.verify import verify_journal
+    from vault.service import journal
 
     ctx = _context()
     try:
-        r = verify_journal(ctx)
+        r = journal.verify(ctx, _principal())
     finally:
         ctx.close()
     if json_out:

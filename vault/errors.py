@@ -15,6 +15,10 @@ class VaultError(Exception):
     code = "vault-error"
     #: exit code of the CLI when this error ends a command
     exit_code = 2
+    #: HTTP status of the API's problem document for this error
+    http_status = 500
+    #: short human title of the problem type (RFC 9457 ``title``)
+    title = "Vault error"
 
     def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
@@ -29,69 +33,109 @@ class ConfigError(VaultError):
     """The configuration is missing, malformed or inconsistent."""
 
     code = "config"
+    http_status = 500
+    title = "Configuration error"
 
 
 class InputError(VaultError):
     """The caller gave input the vault cannot accept (unknown kind, malformed JSON...)."""
 
     code = "invalid-input"
+    http_status = 422
+    title = "Invalid input"
 
 
 class NotFound(VaultError):
     """The thing asked for does not exist (in this tenant)."""
 
     code = "not-found"
+    http_status = 404
+    title = "Not found"
 
 
 class KeyError_(VaultError):
     """A key is missing, cannot be unwrapped or has been destroyed."""
 
     code = "key"
+    http_status = 409
+    title = "Data key unavailable"
 
 
 class StorageError(VaultError):
     """Object storage refused or failed an operation."""
 
     code = "storage"
+    http_status = 503
+    title = "Object storage unavailable"
 
 
 class IndexError_(VaultError):
     """The SQL index refused or failed an operation."""
 
     code = "index"
+    http_status = 503
+    title = "Index unavailable"
 
 
 class TimestampError(VaultError):
     """A time-stamping authority failed, or its token did not verify."""
 
     code = "timestamp"
+    http_status = 502
+    title = "Time-stamping failed"
 
 
 class TSAUnavailable(TimestampError):
     """No configured TSA answered with a token that verifies; the batch stays pending."""
 
     code = "tsa-unavailable"
+    http_status = 503
+    title = "No time-stamping authority available"
 
 
 class SealError(VaultError):
     """A CMS seal could not be produced or did not verify."""
 
     code = "seal"
+    http_status = 500
+    title = "Seal failed"
 
 
 class ServiceDown(VaultError):
     """A component of the running vault does not answer (is `vault up` running?)."""
 
     code = "service-down"
+    http_status = 503
+    title = "Service unavailable"
 
 
 class Forbidden(VaultError):
     """The caller's role may not do this (restricted subject, archived item, objected purpose)."""
 
     code = "forbidden"
+    http_status = 403
+    title = "Forbidden"
 
 
 class Conflict(VaultError):
     """The request contradicts recorded state (an earlier end of service, a shorter contract)."""
 
     code = "conflict"
+    http_status = 409
+    title = "Conflict"
+
+
+class Unauthenticated(Forbidden):
+    """No API key, or an unknown, malformed, expired or revoked one."""
+
+    code = "unauthenticated"
+    http_status = 401
+    title = "Authentication required"
+
+
+class TooLarge(InputError):
+    """A body larger than the limit of its kind."""
+
+    code = "too-large"
+    http_status = 413
+    title = "Payload too large"

@@ -144,6 +144,9 @@ class Item(Base):
     storage_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
     disposal_record: Mapped[str | None] = mapped_column(String(40), nullable=True)  # journal entry id
     corrects: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    #: who deposited it (the actor; over the API, ``key:<id>``): a technician reads back only
+    #: its own deposits. An access-control fact, not evidence (the journal's sealed entry is).
+    deposited_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Hold(Base):
@@ -210,3 +213,21 @@ class Batch(Base):
     object_prefix: Mapped[str] = mapped_column(String(512))
     versions: Mapped[str] = mapped_column(Text)  # JSON {file name: version id}
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKey(Base):
+    """An API key: shown once, kept only as its SHA-256 (a 256-bit random secret needs no slow
+    hash), scoped to one tenant and one role (``tenant_id`` NULL: an operator's, platform-wide)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"), nullable=True, index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    key_sha256: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -28,6 +28,7 @@ from vault.evidence.manifest import StoragePin, item_manifest, leaf_of
 from vault.evidence.receipt import Receipt
 from vault.index.models import Hold, SubjectStatus, Tenant
 from vault.storage.s3 import Lock
+from vault.tenants.registry import ensure_tenant
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,15 @@ def validate(
         subject=check_name("subject", subject) if subject else NO_SUBJECT,
         meta=check_fields(meta or {}),
     )
+
+
+def deposit_tenant(ctx: VaultContext, tenant_id: str) -> Tenant:
+    """The tenant a deposit goes to, created with the default contract on first use. Only the
+    host's CLI may rely on that (``vault.service.deposit`` refuses unknown tenants elsewhere)."""
+    tenant, _created = ensure_tenant(
+        ctx.sessions, tenant_id, proof_years=ctx.settings.default_proof_years, now=ctx.now()
+    )
+    return tenant
 
 
 def whole_seconds(at: dt.datetime) -> dt.datetime:

@@ -9,6 +9,7 @@ sealed manifest, committed; only then is the deposit acknowledged. A crash anywh
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -18,11 +19,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, delete, update
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext
 from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
-from vault.errors import InputError, StorageError, VaultError
+from vault.errors import InputError, StorageError, TooLarge, VaultError
 from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
 from vault.evidence.kinds import RECORD_KINDS
@@ -32,6 +34,7 @@ from vault.index.models import Item
 from vault.ingest.common import (
     DepositRequest,
     check_objections,
+    deposit_tenant,
     fault_point,
     finish_manifest,
     manifest_key,
@@ -89,8 +92,20 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
     return bytes(buf)
 
 
+def _drop_intent(ctx: VaultContext, item_id: str) -> None:
+    """Remove the intent of a deposit refused before any byte was stored."""
+    with contextlib.suppress(Exception), ctx.sessions() as s:  # recovery marks it orphaned otherwise
+        s.execute(delete(Item).where(Item.id == item_id, Item.state == "writing"))
+        s.commit()
+
+
 def _ciphertext(
-    src: BinaryIO, enc: StreamEncryptor, hasher: _Hasher, counter: list[int], produced: list[int]
+    src: BinaryIO,
+    enc: StreamEncryptor,
+    hasher: _Hasher,
+    counter: list[int],
+    produced: list[int],
+    max_size: int | None = None,
 ) -> Iterator[bytes]:
     """Encrypted stream; ``counter`` counts plaintext bytes, ``produced`` ciphertext bytes."""
     produced[0] += len(enc.header)
@@ -101,6 +116,8 @@ def _ciphertext(
         last = not nxt
         hasher.update(chunk)
         counter[0] += len(chunk)
+        if max_size is not None and counter[0] > max_size:
+            raise TooLarge("the payload is larger than its kind allows", detail=f"limit {max_size} bytes")
         sealed = enc.chunk(chunk, last=last)
         produced[0] += len(sealed)
         yield sealed
@@ -127,17 +144,30 @@ def _parts(stream: Iterator[bytes], part_size: int) -> Iterator[bytes]:
         yield b"".join(pieces)
 
 
-def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Receipt:
-    """Deposit the bytes of ``src`` as one item; return the signed receipt once durable."""
+def deposit_stream(
+    ctx: VaultContext,
+    src: BinaryIO,
+    req: DepositRequest,
+    *,
+    who: Principal = SYSTEM,
+    expected_sha256: str | None = None,
+    max_size: int | None = None,
+) -> Receipt:
+    """Deposit the bytes of ``src`` as one item; return the signed receipt once durable.
+
+    ``expected_sha256`` (the SHA-256 the caller announced) and ``max_size`` are checked before
+    the object exists in the store (before its single PUT, or before the multipart upload is
+    completed): a mismatch or an oversized payload leaves no object, no item row and no item.
+    """
     if req.kind in RECORD_KINDS:
         raise InputError(f"{req.kind.value} is deposited as records, not as a file stream")
-    tenant = ctx.ensure_tenant(req.tenant)
+    tenant = deposit_tenant(ctx, req.tenant)
     check_objections(ctx, [req])
     received_at = ctx.now()
     retention = retention_for(  # before the key: a refused date leaves no key behind
         ctx, tenant, req.purpose, received_at, legal_hold=under_hold(ctx, req.tenant, [req.session])
     )
-    key_id, dek = ctx.data_key(req.tenant, req.subject, req.purpose.value)
+    key_id, dek = ctx.data_keys.data_key(req.tenant, req.subject, req.purpose.value)
     item_id = new_item_id(received_at)
     lock = retention.lock
     object_key = f"t/{req.tenant}/items/{item_id}"
@@ -157,6 +187,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
                 object_key=object_key,
                 retain_until=retention.until,
                 lock_mode=lock.mode,
+                deposited_by=who.actor,
             )
         )
         s.commit()
@@ -165,9 +196,19 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
     enc = StreamEncryptor(dek, item_id.encode(), DEFAULT_CHUNK)
     hasher = _Hasher()
     size = [0]
+    stored_any = False
+
+    def check_announced() -> None:
+        """Runs once every byte is read, before the object exists."""
+        if expected_sha256 is not None and hasher.sha256.hexdigest() != expected_sha256.lower():
+            raise InputError(
+                "the payload's SHA-256 is not the one announced",
+                detail=f"announced {expected_sha256}, received {hasher.sha256.hexdigest()} ({size[0]} bytes)",
+            )
+
     try:
         produced = [0]
-        parts = _parts(_ciphertext(src, enc, hasher, size, produced), ctx.settings.part_size)
+        parts = _parts(_ciphertext(src, enc, hasher, size, produced, max_size), ctx.settings.part_size)
         # hold back up to multipart_threshold bytes: a payload that fits goes in one PUT; a file
         # known to be larger starts its multipart upload with the first part
         threshold = ctx.settings.multipart_threshold
@@ -182,6 +223,7 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
                 exhausted = False
                 break
         if exhausted and held <= threshold:  # the whole payload is in hand: one PUT
+            check_announced()
             stored: StoredObject = ctx.store.put(object_key, b"".join(head), lock)
         else:
 
@@ -189,11 +231,22 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
                 yield from head
                 yield from parts
 
-            stored = ctx.store.put_multipart(object_key, all_parts(), lock, concurrency=ctx.settings.upload_concurrency)
+            stored = ctx.store.put_multipart(
+                object_key,
+                all_parts(),
+                lock,
+                concurrency=ctx.settings.upload_concurrency,
+                before_complete=check_announced,
+            )
+        stored_any = True
         if stored.size != produced[0]:  # every byte read must be in the stored object
             raise StorageError(
                 "stored object is not the whole payload", detail=f"{stored.size} of {produced[0]} bytes stored"
             )
+    except BaseException:
+        if not stored_any:  # nothing reached the store: the intent goes too, nothing is kept
+            _drop_intent(ctx, item_id)
+        raise
     finally:
         sha256, sha3 = hasher.finish()
     fault_point("after-object-write")
@@ -251,11 +304,11 @@ def deposit_stream(ctx: VaultContext, src: BinaryIO, req: DepositRequest) -> Rec
         ):  # recovery gave this deposit up meanwhile: it is not acknowledged
             s.rollback()
             raise VaultError("deposit abandoned", detail=f"item {item_id} was marked orphaned; retry")
-        ctx.check_key_live(s, {key_id})
+        ctx.data_keys.check_live(s, {key_id})
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "deposit",
             tenant=req.tenant,
             subject=None if req.subject == "-" else req.subject,

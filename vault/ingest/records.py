@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, insert, update
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext
 from vault.envelope.stream import HEADER_LEN, SCHEME, TAG_LEN, encrypt_bytes
 from vault.errors import InputError, VaultError
@@ -37,6 +38,7 @@ from vault.ingest.common import (
     DepositRequest,
     check_fields,
     check_objections,
+    deposit_tenant,
     fault_point,
     finish_manifest,
     manifest_key,
@@ -59,6 +61,7 @@ class _Pending:
     commitments: dict[str, str]
     plaintext: bytes
     future: Future[Receipt] | None  # None when the caller waits on write_segment itself
+    who: Principal = SYSTEM  # journalled as the depositor of this record
 
 
 def record_fields(obj: Any) -> dict[str, Any]:
@@ -67,16 +70,18 @@ def record_fields(obj: Any) -> dict[str, Any]:
     return check_fields(obj)
 
 
-def prepare_record(req: DepositRequest, fields: Any, future: Future[Receipt] | None) -> _Pending:
+def prepare_record(
+    req: DepositRequest, fields: Any, future: Future[Receipt] | None, who: Principal = SYSTEM
+) -> _Pending:
     commitments, disclosures = commit_fields({**record_fields(fields), "subject": req.subject})
     plaintext = canonical_known({"disclosures": [d.encoded for d in disclosures]})
-    return _Pending(req, commitments, plaintext, future)
+    return _Pending(req, commitments, plaintext, future, who)
 
 
 def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]:
     """Encrypt, pack and store one segment; index its records; return their receipts."""
     req0 = group[0].req
-    tenant = ctx.ensure_tenant(req0.tenant)
+    tenant = deposit_tenant(ctx, req0.tenant)
     received_at = ctx.now()
     # one segment = one tenant and one purpose, received at one instant: its records share
     # one retain-until date, so they expire (and are deleted) together
@@ -92,7 +97,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
     offset = 0
     prepared = []
     for p in group:
-        key_id, dek = ctx.data_key(p.req.tenant, p.req.subject, p.req.purpose.value)
+        key_id, dek = ctx.data_keys.data_key(p.req.tenant, p.req.subject, p.req.purpose.value)
         item_id = new_item_id(received_at)
         blob = encrypt_bytes(dek, item_id.encode(), p.plaintext)
         prepared.append((p, item_id, key_id, p.commitments, p.plaintext, blob, offset))
@@ -164,6 +169,7 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
                 "retain_until": retention.until,
                 "corrects": p.req.corrects,
                 "lock_mode": lock.mode,
+                "deposited_by": p.who.actor,
                 "evidence": evidence,
                 "leaf": leaf,
             }
@@ -184,20 +190,24 @@ def write_segment(ctx: VaultContext, group: Sequence[_Pending]) -> list[Receipt]
         )
         if cast(CursorResult[Any], done).rowcount != 1:  # recovery gave this write up meanwhile: it is not acknowledged
             raise VaultError("deposit abandoned", detail=f"segment {segment_id} was marked orphaned; retry")
-        ctx.check_key_live(s, {row["subject_key_id"] for row in rows})
+        ctx.data_keys.check_live(s, {row["subject_key_id"] for row in rows})
         s.execute(insert(cast(Table, Item.__table__)), rows)  # Core executemany: no ORM bookkeeping per row
-        record(
-            s,
-            ctx,
-            ctx.principal,
-            "deposit",
-            tenant=req0.tenant,
-            at=received_at,
-            items=[row["id"] for row in rows],
-            kind=req0.kind.value,
-            purpose=req0.purpose.value,
-            segment=segment_id,
-        )
+        by_who: dict[Principal, list[str]] = defaultdict(list)  # callers sharing a segment each get their entry
+        for p, row in zip(group, rows, strict=True):
+            by_who[p.who].append(row["id"])
+        for who, ids in by_who.items():
+            record(
+                s,
+                ctx,
+                who,
+                "deposit",
+                tenant=req0.tenant,
+                at=received_at,
+                items=ids,
+                kind=req0.kind.value,
+                purpose=req0.purpose.value,
+                segment=segment_id,
+            )
         s.commit()
     return receipts
 
@@ -222,9 +232,11 @@ class RecordPacker:
         for t in self._threads:
             t.start()
 
-    def submit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Future[Receipt]]:
+    def submit(
+        self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]], *, who: Principal = SYSTEM
+    ) -> list[Future[Receipt]]:
         futures: list[Future[Receipt]] = [Future() for _ in reqs]
-        pending = [prepare_record(r, f, fut) for (r, f), fut in zip(reqs, futures, strict=True)]
+        pending = [prepare_record(r, f, fut, who) for (r, f), fut in zip(reqs, futures, strict=True)]
         with self._cv:
             if self._closed:
                 raise VaultError("the record packer is closed")
@@ -232,8 +244,10 @@ class RecordPacker:
             self._cv.notify()
         return futures
 
-    def deposit(self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
-        return [f.result() for f in self.submit(reqs)]
+    def deposit(
+        self, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]], *, who: Principal = SYSTEM
+    ) -> list[Receipt]:
+        return [f.result() for f in self.submit(reqs, who=who)]
 
     def close(self) -> None:
         with self._cv:
@@ -310,14 +324,16 @@ def split_segments(group: list[_Pending], max_records: int, max_bytes: int) -> I
         yield current
 
 
-def deposit_records(ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]]) -> list[Receipt]:
+def deposit_records(
+    ctx: VaultContext, reqs: Sequence[tuple[DepositRequest, dict[str, Any]]], *, who: Principal = SYSTEM
+) -> list[Receipt]:
     """One call carrying many records: they share segment writes. Receipts come in input order."""
     check_objections(ctx, [r for r, _ in reqs])
     by_group: dict[tuple[str, str], list[_Pending]] = defaultdict(list)
     order: dict[int, int] = {}
     for n, (r, f) in enumerate(reqs):
         # every record is validated and committed before the first write
-        p = prepare_record(r, f, None)
+        p = prepare_record(r, f, None, who)
         order[id(p)] = n
         by_group[(r.tenant, r.purpose.value)].append(p)
     out: list[Receipt | None] = [None] * len(reqs)

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext, check_name
 from vault.errors import NotFound
 from vault.evidence.manifest import iso
@@ -45,7 +46,7 @@ class ErasureResult:
         }
 
 
-def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult:
+def erase_subject(ctx: VaultContext, tenant: str, subject: str, *, who: Principal = SYSTEM) -> ErasureResult:
     check_name("tenant", tenant)
     check_name("subject", subject)
     now = ctx.now()
@@ -85,7 +86,7 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult
         entry = record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "subject_erase",
             tenant=tenant,
             subject=subject,
@@ -115,6 +116,6 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str) -> ErasureResult
             )
         s.commit()
         result.record = entry.id
-    ctx.forget_keys(to_destroy)
+    ctx.data_keys.forget(to_destroy)
     result.erased.sort()
     return result

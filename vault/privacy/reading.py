@@ -60,7 +60,7 @@ def check_read(ctx: VaultContext, item: Item, who: Principal, *, subject: str | 
 
 def decoded_fields(ctx: VaultContext, item: Item) -> dict[str, Any]:
     """The item's committed fields, each checked against its sealed commitment."""
-    _row, dek = ctx.key_by_id(item.subject_key_id)
+    _row, dek = ctx.data_keys.by_id(item.subject_key_id)
     if dek is None:
         raise KeyError_("the subject's key was destroyed", detail=item.id)
     if item.segment_id is not None:

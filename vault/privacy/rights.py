@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext, check_name
 from vault.errors import InputError, NotFound
 from vault.evidence.kinds import Kind, Purpose
@@ -50,7 +51,9 @@ def _status(s: Session, tenant: str, subject: str) -> SubjectStatus:
 
 
 # -- access and portability -------------------------------------------------------------------
-def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> dict[str, Any]:
+def subject_access(
+    ctx: VaultContext, tenant: str, subject: str, out: Path, *, who: Principal = SYSTEM
+) -> dict[str, Any]:
     """Write ``subject.json`` (machine-readable, portable) and ``files/`` for the subject's
     file items into ``out`` (which must not exist or be empty); written whole or not at all."""
     _check(ctx, tenant, subject)
@@ -122,13 +125,15 @@ def subject_access(ctx: VaultContext, tenant: str, subject: str, out: Path) -> d
         }
         (tmp / "subject.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
         with ctx.sessions() as s:
-            record(s, ctx, ctx.principal, "subject_access", tenant=tenant, subject=subject, at=now, items=len(entries))
+            record(s, ctx, who, "subject_access", tenant=tenant, subject=subject, at=now, items=len(entries))
             s.commit()
     return {"out": str(out), "items": len(entries)}
 
 
 # -- rectification ----------------------------------------------------------------------------
-def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: str, value: str) -> dict[str, Any]:
+def rectify(
+    ctx: VaultContext, tenant: str, subject: str, item_id: str, field: str, value: str, *, who: Principal = SYSTEM
+) -> dict[str, Any]:
     """Deposit a sealed correction linked to the original item (which stays as evidence)."""
     _check(ctx, tenant, subject)
     with ctx.sessions() as s:
@@ -167,7 +172,7 @@ def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: s
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "subject_rectify",
             tenant=tenant,
             subject=subject,
@@ -180,13 +185,15 @@ def rectify(ctx: VaultContext, tenant: str, subject: str, item_id: str, field: s
 
 
 # -- restriction and objection ----------------------------------------------------------------
-def restrict(ctx: VaultContext, tenant: str, subject: str, *, lift: bool = False) -> dict[str, Any]:
+def restrict(
+    ctx: VaultContext, tenant: str, subject: str, *, lift: bool = False, who: Principal = SYSTEM
+) -> dict[str, Any]:
     _check(ctx, tenant, subject)
     now = ctx.now()
     with ctx.sessions() as s:
         st = _status(s, tenant, subject)
         st.restricted_at = None if lift else (st.restricted_at or now)
-        record(s, ctx, ctx.principal, "subject_restrict", tenant=tenant, subject=subject, at=now, lifted=lift)
+        record(s, ctx, who, "subject_restrict", tenant=tenant, subject=subject, at=now, lifted=lift)
         s.commit()
         return {
             "restricted": st.restricted_at is not None,
@@ -194,7 +201,7 @@ def restrict(ctx: VaultContext, tenant: str, subject: str, *, lift: bool = False
         }
 
 
-def object_to(ctx: VaultContext, tenant: str, subject: str, purpose: str) -> dict[str, Any]:
+def object_to(ctx: VaultContext, tenant: str, subject: str, purpose: str, *, who: Principal = SYSTEM) -> dict[str, Any]:
     """Record an objection; it stops the purpose when its legal basis is legitimate interest."""
     _check(ctx, tenant, subject)
     try:
@@ -221,7 +228,7 @@ def object_to(ctx: VaultContext, tenant: str, subject: str, purpose: str) -> dic
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "subject_object",
             tenant=tenant,
             subject=subject,

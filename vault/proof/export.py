@@ -68,7 +68,7 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         if item.receipt:
             (tmp / "receipt.json").write_bytes(full_receipt(ctx, item))
         if item.meta_sealed:
-            _row, dek = ctx.key_by_id(item.subject_key_id)
+            _row, dek = ctx.data_keys.by_id(item.subject_key_id)
             if dek is not None:
                 disclosures = json.loads(decrypt_bytes(dek, item.id.encode() + b"/meta", item.meta_sealed))
                 (tmp / "disclosures.json").write_text(json.dumps(disclosures, indent=2) + "\n")

@@ -33,7 +33,7 @@ class PayloadRead:
 
     def plaintext(self) -> Iterator[bytes]:
         """Raises NotFound (version gone), DecryptionError (tampered) or KeyError_ (destroyed)."""
-        row, dek = self.ctx.key_by_id(self.item.subject_key_id)
+        row, dek = self.ctx.data_keys.by_id(self.item.subject_key_id)
         if dek is None:
             raise KeyError_("the subject's key was destroyed", detail=f"erased at {row.destroyed_at}")
         return decrypt_stream(dek, self.item.id.encode(), self.ciphertext())

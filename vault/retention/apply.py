@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from vault.access.principal import SYSTEM, Principal
 from vault.batch.sealer import seal_pending
 from vault.context import VaultContext
 from vault.errors import StorageError, TSAUnavailable
@@ -52,7 +53,12 @@ class RunResult:
 
 
 def apply_retention(
-    ctx: VaultContext, *, tenant: str | None = None, progress: Progress | None = None, seal: bool = True
+    ctx: VaultContext,
+    *,
+    tenant: str | None = None,
+    progress: Progress | None = None,
+    seal: bool = True,
+    who: Principal = SYSTEM,
 ) -> RunResult:
     at = ctx.now()
     plan = make_plan(ctx, at, tenant=tenant)
@@ -68,22 +74,22 @@ def apply_retention(
     done = 0
     touched_keys: set[int] = set()
     for key, entries in deletes.items():
-        _destroy_object(ctx, key, entries, at, result)
+        _destroy_object(ctx, key, entries, at, result, who)
         touched_keys |= {r.subject_key_id for _, r in entries}
         done += 1
         if progress:
             progress(done, total)
     for d, r in archives:
-        _archive(ctx, d, r, at, result)
+        _archive(ctx, d, r, at, result, who)
         done += 1
         if progress:
             progress(done, total)
-    result.keys_destroyed = destroy_unused_keys(ctx, touched_keys, at, reason="retention run")
+    result.keys_destroyed = destroy_unused_keys(ctx, touched_keys, at, reason="retention run", who=who)
     with ctx.sessions() as s:
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "retention_run",
             tenant=tenant,
             at=at,
@@ -109,7 +115,12 @@ def seal_now(ctx: VaultContext) -> str:
 
 
 def _destroy_object(
-    ctx: VaultContext, key: str, entries: list[tuple[Due, ItemRow]], at: dt.datetime, result: RunResult
+    ctx: VaultContext,
+    key: str,
+    entries: list[tuple[Due, ItemRow]],
+    at: dt.datetime,
+    result: RunResult,
+    who: Principal,
 ) -> None:
     try:
         real_now = dt.datetime.now(dt.UTC)  # the store's locks run on real time, whatever the vault clock says
@@ -144,7 +155,7 @@ def _destroy_object(
         entry = record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "destroy",
             tenant=entries[0][1].facts.tenant,
             at=at,
@@ -163,7 +174,7 @@ def _destroy_object(
         s.commit()
 
 
-def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: RunResult) -> None:
+def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: RunResult, who: Principal) -> None:
     until = r.facts.archive_until
     assert until is not None
     lock = extension_lock(ctx, until)
@@ -181,7 +192,7 @@ def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: Run
         entry = record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "archive",
             tenant=r.facts.tenant,
             at=at,
@@ -200,7 +211,9 @@ def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: Run
     result.archived.append({"id": r.facts.id, "archive_until": iso(until), "tier": tier})
 
 
-def destroy_unused_keys(ctx: VaultContext, key_ids: set[int], at: dt.datetime, *, reason: str) -> int:
+def destroy_unused_keys(
+    ctx: VaultContext, key_ids: set[int], at: dt.datetime, *, reason: str, who: Principal = SYSTEM
+) -> int:
     """Destroy each of these keys that no live item (nor a deposit in flight) still needs."""
     if not key_ids:
         return 0
@@ -226,7 +239,7 @@ def destroy_unused_keys(ctx: VaultContext, key_ids: set[int], at: dt.datetime, *
             record(
                 s,
                 ctx,
-                ctx.principal,
+                who,
                 "key_destroyed",
                 tenant=key.tenant_id,
                 subject_ref=ref,
@@ -238,5 +251,5 @@ def destroy_unused_keys(ctx: VaultContext, key_ids: set[int], at: dt.datetime, *
             )
             n += 1
         s.commit()
-    ctx.forget_keys(key_ids)
+    ctx.data_keys.forget(key_ids)
     return n

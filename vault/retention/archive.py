@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from vault.access.principal import PRIVILEGED
+from vault.access.principal import PRIVILEGED, SYSTEM, Principal
 from vault.context import VaultContext
 from vault.evidence.manifest import iso
 from vault.index.models import Item
@@ -24,9 +24,9 @@ from vault.retention.holds import _check_scope
 
 
 def request_archive(
-    ctx: VaultContext, *, tenant: str, session: str | None = None, item: str | None = None
+    ctx: VaultContext, *, tenant: str, session: str | None = None, item: str | None = None, who: Principal = SYSTEM
 ) -> dict[str, Any]:
-    ctx.principal.require(PRIVILEGED, "sending items to the intermediate archive")
+    who.require(PRIVILEGED, "sending items to the intermediate archive")
     _check_scope(ctx, tenant, session, item, "archive")
     scope = HoldFacts(0, tenant, session, item, "")
     accepted: list[dict[str, Any]] = []
@@ -51,7 +51,7 @@ def request_archive(
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "archive_request",
             tenant=tenant,
             session=session,

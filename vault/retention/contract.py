@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext, check_name
 from vault.errors import Conflict, InputError, NotFound
 from vault.evidence.manifest import iso
@@ -44,7 +45,9 @@ class TenantInfo:
         }
 
 
-def create_tenant(ctx: VaultContext, tenant: str, proof_years: int | None = None) -> TenantInfo:
+def create_tenant(
+    ctx: VaultContext, tenant: str, proof_years: int | None = None, *, who: Principal = SYSTEM
+) -> TenantInfo:
     """Create a tenant; creating it again with the same contract is a no-op."""
     check_name("tenant", tenant)
     years = check_proof_years(proof_years if proof_years is not None else ctx.settings.default_proof_years)
@@ -58,7 +61,7 @@ def create_tenant(ctx: VaultContext, tenant: str, proof_years: int | None = None
                 )
             return TenantInfo(t.id, t.proof_years, t.service_ended_on)
         s.add(Tenant(id=tenant, proof_years=years, created_at=ctx.now()))
-        record(s, ctx, ctx.principal, "tenant_create", tenant=tenant, proof_years=years)
+        record(s, ctx, who, "tenant_create", tenant=tenant, proof_years=years)
         s.commit()
     return TenantInfo(tenant, years, None, created=True)
 
@@ -72,7 +75,14 @@ def _tenant(ctx: VaultContext, tenant: str) -> Tenant:
         return t
 
 
-def end_service(ctx: VaultContext, tenant: str, ended_on: dt.date, *, progress: Progress | None = None) -> TenantInfo:
+def end_service(
+    ctx: VaultContext,
+    tenant: str,
+    ended_on: dt.date,
+    *,
+    progress: Progress | None = None,
+    who: Principal = SYSTEM,
+) -> TenantInfo:
     """Record the end of service (possibly in the past) and extend what it makes longer."""
     t = _tenant(ctx, tenant)
     if ended_on > ctx.now().date():
@@ -92,7 +102,7 @@ def end_service(ctx: VaultContext, tenant: str, ended_on: dt.date, *, progress: 
             record(
                 s,
                 ctx,
-                ctx.principal,
+                who,
                 "end_service",
                 tenant=tenant,
                 ended_on=ended_on.isoformat(),
@@ -100,11 +110,13 @@ def end_service(ctx: VaultContext, tenant: str, ended_on: dt.date, *, progress: 
             )
             row.service_ended_on = ended_on
             s.commit()
-    items, objects = extend_locks(ctx, tenant, progress=progress)
+    items, objects = extend_locks(ctx, tenant, progress=progress, who=who)
     return TenantInfo(tenant, t.proof_years, ended_on, items_extended=items, objects_extended=objects)
 
 
-def set_proof_years(ctx: VaultContext, tenant: str, years: int, *, progress: Progress | None = None) -> TenantInfo:
+def set_proof_years(
+    ctx: VaultContext, tenant: str, years: int, *, progress: Progress | None = None, who: Principal = SYSTEM
+) -> TenantInfo:
     t = _tenant(ctx, tenant)
     check_proof_years(years)
     if years < t.proof_years:
@@ -115,14 +127,16 @@ def set_proof_years(ctx: VaultContext, tenant: str, years: int, *, progress: Pro
         row = s.get(Tenant, tenant)
         assert row is not None
         if row.proof_years != years:
-            record(s, ctx, ctx.principal, "set_proof_years", tenant=tenant, years=years, previous=row.proof_years)
+            record(s, ctx, who, "set_proof_years", tenant=tenant, years=years, previous=row.proof_years)
             row.proof_years = years
             s.commit()
-    items, objects = extend_locks(ctx, tenant, progress=progress)
+    items, objects = extend_locks(ctx, tenant, progress=progress, who=who)
     return TenantInfo(tenant, years, t.service_ended_on, items_extended=items, objects_extended=objects)
 
 
-def extend_locks(ctx: VaultContext, tenant: str, *, progress: Progress | None = None) -> tuple[int, int]:
+def extend_locks(
+    ctx: VaultContext, tenant: str, *, progress: Progress | None = None, who: Principal = SYSTEM
+) -> tuple[int, int]:
     """Bring every live item of the tenant to its current retain-until date: store locks
     first (all versions of the object and its manifest), then the index. Idempotent."""
     with ctx.sessions() as s:
@@ -162,7 +176,7 @@ def extend_locks(ctx: VaultContext, tenant: str, *, progress: Progress | None = 
             record(
                 s,
                 ctx,
-                ctx.principal,
+                who,
                 "retention_extended",
                 tenant=tenant,
                 items=len(per_item),

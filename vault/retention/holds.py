@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext, check_name
 from vault.errors import InputError, NotFound
 from vault.evidence.manifest import iso
@@ -100,6 +101,7 @@ def add_hold(
     session: str | None = None,
     item: str | None = None,
     progress: Progress | None = None,
+    who: Principal = SYSTEM,
 ) -> HoldResult:
     _check_scope(ctx, tenant, session, item, case)
     with ctx.sessions() as s:
@@ -112,14 +114,14 @@ def add_hold(
                 item_id=item,
                 case_ref=case,
                 placed_at=ctx.now(),
-                placed_by=ctx.principal.actor,
+                placed_by=who.actor,
             )
             s.add(existing)
             s.flush()
             record(
                 s,
                 ctx,
-                ctx.principal,
+                who,
                 "hold_add",
                 tenant=tenant,
                 hold=existing.id,
@@ -142,6 +144,7 @@ def release_hold(
     session: str | None = None,
     item: str | None = None,
     progress: Progress | None = None,
+    who: Principal = SYSTEM,
 ) -> HoldResult:
     _check_scope(ctx, tenant, session, item, case)
     with ctx.sessions() as s:
@@ -149,11 +152,11 @@ def release_hold(
         if hold is None:
             raise NotFound("no active hold with that scope and case", detail=f"case {case!r} on {tenant}")
         hold.released_at = ctx.now()
-        hold.released_by = ctx.principal.actor
+        hold.released_by = who.actor
         record(
             s,
             ctx,
-            ctx.principal,
+            who,
             "hold_release",
             tenant=tenant,
             hold=hold.id,

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -164,10 +164,13 @@ class ObjectStore:
         lock: Lock,
         *,
         concurrency: int = 6,
+        before_complete: Callable[[], None] | None = None,
     ) -> StoredObject:
         """Upload parts as they come (bounded memory: at most ``concurrency`` parts in flight).
 
-        On any failure the upload is aborted, so no partial object is left behind.
+        On any failure the upload is aborted, so no partial object is left behind;
+        ``before_complete`` runs once every part is uploaded and may refuse (raise) the object
+        before it exists, for instance when the payload's digest is not the one announced.
         """
         try:
             mpu = self.client.create_multipart_upload(
@@ -207,6 +210,8 @@ class ObjectStore:
                     slots.acquire()
                     futures.append(pool.submit(send, number, data))
                 done = [f.result() for f in futures]
+            if before_complete is not None:
+                before_complete()
             r = self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=key,

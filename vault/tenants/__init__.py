@@ -1,0 +1,1 @@
+"""Tenants: the customer organisations whose evidence the vault keeps apart."""
