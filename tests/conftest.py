@@ -163,3 +163,6 @@ def run_cli(settings: Settings, *args: str, env: dict[str, str] | None = None, i
     return subprocess.run(
         [sys.executable, "-m", "vault.cli", *args], capture_output=True, env=full_env, input=input, timeout=120
     )
+
+
+from api_support import api_server  # noqa: E402, F401  (the HTTP API fixture, shared)

@@ -110,10 +110,13 @@ def init() -> None:
 @app.command()
 @handle_errors
 def up(
-    host: Annotated[str, typer.Option(help="Address of the built-in TSA / health endpoint.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the built-in TSA / health endpoint.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address of the HTTP API (and the built-in TSA on /tsa).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the HTTP API (and the built-in TSA on /tsa).")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API worker processes (more than 1 needs PostgreSQL).")
+    ] = 1,
 ) -> None:
-    """Run the embedded vault (SeaweedFS, TSA, batcher) in the foreground until Ctrl-C."""
+    """Run the vault (SeaweedFS, HTTP API, built-in TSA, batcher) in the foreground until Ctrl-C."""
     from vault.runtime.up import run_up
 
     settings = _settings()
@@ -126,10 +129,11 @@ def up(
 
     def ready(state: dict[str, object]) -> None:
         err.print(
-            f"[green]vault up[/green]: S3 {state.get('s3_endpoint', 'external')}, TSA {state['tsa_url']}; Ctrl-C stops"
+            f"[green]vault up[/green]: API {state['api_url']} (verification page {state['verify_url']}), "
+            f"S3 {state.get('s3_endpoint', 'external')}, TSA {state['tsa_url']}; Ctrl-C stops"
         )
 
-    run_up(settings, host=host, port=port, ready=ready)
+    run_up(settings, host=host, port=port, workers=workers, ready=ready)
 
 
 @app.command()
@@ -854,6 +858,102 @@ def journal_verify(json_out: JsonOpt = False) -> None:
             f"batch(es), {r.pending} awaiting a batch"
         )
     raise typer.Exit(0 if r.ok else 1)
+
+
+# -- administration: API keys -----------------------------------------------------------------
+admin_app = typer.Typer(help="Administration of the vault's API.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+key_app = typer.Typer(help="API keys: random, shown once, stored as a hash, scoped to a tenant and a role.")
+admin_app.add_typer(key_app, name="key")
+
+
+def _expiry(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        d = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError("--expires must be a date YYYY-MM-DD or a date-time", detail=repr(value)) from None
+    return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
+
+
+@key_app.command("create")
+@handle_errors
+def key_create(
+    role: Annotated[str, typer.Option(help="operator, org_admin, technician, legal, dpo or auditor.")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant of the key (every role but operator).")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="Expiry: YYYY-MM-DD (00:00 UTC) or an ISO date-time; default never.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="A note for people (who holds the key).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create an API key; the key is printed once and never again."""
+    from vault.service import keys
+
+    ctx = _context()
+    try:
+        doc = keys.create(
+            ctx, _principal(), tenant=tenant, role=role, expires_at=_expiry(expires), label=label
+        ).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+    else:
+        out.print(doc["key"], highlight=False)
+        err.print(
+            f"key {doc['id']}: {doc['role']} of {doc['tenant'] or 'the platform'}, "
+            f"expires {doc['expires_at'] or 'never'} (this is the only time the key is shown)",
+            highlight=False,
+        )
+
+
+@key_app.command("list")
+@handle_errors
+def key_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None, json_out: JsonOpt = False
+) -> None:
+    """List API keys (never their secrets)."""
+    from vault.service import keys
+
+    ctx = _context()
+    try:
+        doc = keys.list_(ctx, _principal(), tenant=tenant).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+        return
+    t = Table("id", "tenant", "role", "label", "created", "expires", "revoked")
+    for k in doc["keys"]:
+        t.add_row(
+            k["id"],
+            k["tenant"] or "*",
+            k["role"],
+            k["label"] or "",
+            k["created_at"],
+            k["expires_at"] or "never",
+            k["revoked_at"] or "",
+        )
+    out.print(t)
+
+
+@key_app.command("revoke")
+@handle_errors
+def key_revoke(key_id: Annotated[str, typer.Argument(help="Key id.")], json_out: JsonOpt = False) -> None:
+    """Revoke an API key at once (idempotent)."""
+    from vault.service import keys
+
+    ctx = _context()
+    try:
+        doc = keys.revoke(ctx, _principal(), key_id).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+    else:
+        out.print(f"key {doc['id']} revoked at {doc['revoked_at']}")
 
 
 def main() -> None:

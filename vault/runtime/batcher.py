@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import func, select
 
@@ -21,9 +22,19 @@ log = logging.getLogger("vault.batcher")
 
 
 class Batcher:
-    def __init__(self, ctx: VaultContext, *, tick: float = 0.25) -> None:
+    def __init__(
+        self,
+        ctx: VaultContext,
+        *,
+        tick: float = 0.25,
+        on_sealed: Callable[[float], None] | None = None,
+        on_tsa_error: Callable[[], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.tick = tick
+        #: metrics hooks: seconds per sealed batch; a failed time-stamping
+        self.on_sealed = on_sealed
+        self.on_tsa_error = on_tsa_error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
         self.heartbeat = ctx.settings.run_dir / "batcher.heartbeat"
@@ -62,14 +73,20 @@ class Batcher:
             self.heartbeat.write_text(str(time.time()))
             try:
                 if self.due():
-                    for b in seal_pending(self.ctx):
+                    started = time.monotonic()
+                    sealed = seal_pending(self.ctx)
+                    for b in sealed:
                         log.info("batch %d sealed: %d items via %s", b.seq, b.items, b.tsa_url)
+                        if self.on_sealed:
+                            self.on_sealed((time.monotonic() - started) / len(sealed))
                     self._pending_since = None
                 self.last_error = None
                 backoff = self.tick
             except TSAUnavailable as e:
                 self.last_error = str(e)
                 log.warning("no TSA answered, items stay pending: %s", e)
+                if self.on_tsa_error:
+                    self.on_tsa_error()
                 backoff = min(backoff * 2, 30.0)
             except VaultError as e:
                 self.last_error = str(e)

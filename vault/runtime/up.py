@@ -1,10 +1,12 @@
 """``vault up``: run the embedded components in the foreground until SIGTERM or Ctrl-C.
 
 Starts, in order: SeaweedFS (``weed mini``, 127.0.0.1, signed requests only) when the S3
-endpoint is ``embedded``; the built-in RFC 3161 TSA on ``--host:--port`` (``/tsa``, plus
-``/healthz``); the index schema and bucket checks; the batcher; the scheduled retention run. The addresses go into
-``$VAULT_HOME/run/state.json`` for the other CLI verbs. Stopping reverses the order and
-removes the state file; no child process or socket is left behind.
+endpoint is ``embedded``; the index schema and bucket checks; the HTTP API on
+``--host:--port`` (uvicorn: ``/v1/...``, ``/verify``, ``/healthz``, ``/readyz``, ``/metrics``, and
+the built-in RFC 3161 TSA on ``/tsa``), in this process or in ``--workers`` processes; the
+batcher; the scheduled retention run. The addresses go into ``$VAULT_HOME/run/state.json`` for
+the other CLI verbs. Stopping reverses the order and removes the state file; no child process
+or socket is left behind.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import json
 import logging
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from types import FrameType
+from typing import Any
 
 from vault.clock import clock_from_env
 from vault.config import EMBEDDED, Settings
@@ -29,7 +36,6 @@ from vault.runtime.recovery import recover_intents
 from vault.runtime.retention_runner import RetentionRunner
 from vault.storage.embedded import EmbeddedSeaweed
 from vault.timestamp.responder import TimeStampResponder
-from vault.timestamp.server import TSAServer
 
 log = logging.getLogger("vault.up")
 
@@ -41,14 +47,103 @@ def _write_state(settings: Settings, state: dict[str, object]) -> None:
     os.replace(tmp, settings.state_file)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}", detail=f"{e.strerror}; choose another --port") from e
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Api:
+    """The API server: uvicorn in a thread of this process, or ``workers`` child processes
+    sharing the listening socket (each opens its own context from ``$VAULT_HOME``)."""
+
+    def __init__(self, sock: socket.socket, workers: int) -> None:
+        self.sock = sock
+        self.workers = workers
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start_in_process(self, app: Any) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=10)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self.sock]}, name="api")
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError("the API server did not start", detail="see logs/vault.log")
+            time.sleep(0.02)
+
+    def start_workers(self, settings: Settings) -> None:
+        env = {**os.environ, "VAULT_HOME": str(settings.home), "VAULT_API_SERVE_TSA": "1"}
+        fd = self.sock.fileno()
+        for _ in range(self.workers):
+            self._procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        "vault.api.app:app_from_env",
+                        "--fd",
+                        str(fd),
+                        "--log-level",
+                        "warning",
+                        "--no-access-log",
+                    ],
+                    pass_fds=(fd,),
+                    env=env,
+                )
+            )
+
+    def alive(self) -> bool:
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return all(p.poll() is None for p in self._procs)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for p in self._procs:
+            p.terminate()
+        for p in self._procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.sock.close()
+
+
 def run_up(
     settings: Settings,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    workers: int = 1,
     ready: Callable[[dict[str, object]], None] | None = None,
     stop_event: threading.Event | None = None,
 ) -> None:
+    if workers < 1 or workers > 64:
+        raise ConfigError("--workers must be 1..64")
+    if workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ConfigError(
+            "several API workers need PostgreSQL", detail="SQLite allows one writer process: use --workers 1"
+        )
     if not settings.config_file.exists():
         raise ConfigError("this vault home is not initialised", detail=f"{settings.home}: run `vault init`")
     if settings.state_file.exists():
@@ -71,7 +166,7 @@ def run_up(
         signal.signal(signal.SIGINT, _on_signal)
 
     seaweed: EmbeddedSeaweed | None = None
-    tsa_server: TSAServer | None = None
+    api: _Api | None = None
     batcher: Batcher | None = None
     retention: RetentionRunner | None = None
     ctx: VaultContext | None = None
@@ -90,47 +185,63 @@ def run_up(
             state["s3_endpoint"] = seaweed.s3_endpoint
             state["filer_url"] = seaweed.filer_url
             log.info("SeaweedFS S3 on %s", seaweed.s3_endpoint)
-        # the built-in TSA shares the vault's clock, so a clock set for a drill stays consistent
-        responder = TimeStampResponder(
-            load_cert(settings.tsa_cert),
-            load_private_key(settings.tsa_key),  # type: ignore[arg-type]
-            clock=clock_from_env().now,
-        )
-        try:
-            tsa_server = TSAServer(responder, host=host, port=port).start()
-        except OSError as e:
-            raise ConfigError(f"cannot listen on {host}:{port}", detail=f"{e.strerror}; choose another --port") from e
-        state["tsa_url"] = tsa_server.url
-        state["health_url"] = tsa_server.url.rsplit("/", 1)[0] + "/healthz"
-        log.info("built-in TSA on %s", tsa_server.url)
-
+        sock = _bind(host, port)
+        bound = sock.getsockname()[1]
+        base = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+        state["api_url"] = base
+        state["tsa_url"] = base + "/tsa"
+        state["health_url"] = base + "/healthz"
+        state["verify_url"] = base + "/verify"
+        api = _Api(sock, workers)
         resolved = replace(
             settings,
             s3_endpoint=str(state.get("s3_endpoint", settings.s3_endpoint)),
-            tsas=tuple(replace(t, url=tsa_server.url) if t.url == EMBEDDED else t for t in settings.tsas),
+            tsas=tuple(replace(t, url=str(state["tsa_url"])) if t.url == EMBEDDED else t for t in settings.tsas),
         )
         ctx = VaultContext.open(resolved, migrate_schema=True)
         ctx.store.ensure_bucket()
         rec = recover_intents(ctx)
         if rec.items or rec.segments:
             log.warning("marked %d item and %d segment intents orphaned", len(rec.items), len(rec.segments))
-        batcher = Batcher(ctx)
+        _write_state(settings, state)  # the workers resolve the embedded addresses from it
+        metrics = None
+        if workers == 1:
+            from vault.api.app import create_app
+
+            # the built-in TSA shares the vault's clock, so a clock set for a drill stays consistent
+            responder = TimeStampResponder(
+                load_cert(settings.tsa_cert),
+                load_private_key(settings.tsa_key),  # type: ignore[arg-type]
+                clock=clock_from_env().now,
+            )
+            app = create_app(resolved, ctx=ctx, tsa_responder=responder)
+            metrics = app.state.metrics
+            api.start_in_process(app)
+        else:
+            api.start_workers(settings)
+        log.info("API on %s (%d worker(s)), built-in TSA on %s", base, workers, state["tsa_url"])
+        batcher = Batcher(
+            ctx,
+            on_sealed=metrics.seal_seconds.observe if metrics else None,
+            on_tsa_error=metrics.tsa_errors.inc if metrics else None,
+        )
         batcher.start()
         retention = RetentionRunner(ctx)
         retention.start()
-        _write_state(settings, state)
         if ready:
             ready(state)
-        stop.wait()
+        while not stop.wait(1.0):
+            if not api.alive():
+                raise ConfigError("the API server stopped", detail="see logs/vault.log")
     finally:
         settings.state_file.unlink(missing_ok=True)
         if retention:
             retention.stop()
         if batcher:
             batcher.stop()
+        if api:
+            api.stop()
         if ctx:
             ctx.close()
-        if tsa_server:
-            tsa_server.stop()
         if seaweed:
             seaweed.stop()

@@ -1,0 +1,108 @@
+"""``create_app(settings)``: the vault's HTTP API, built from settings (never at import time),
+so that tests, ``vault up`` and each worker process get their own."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from vault import __version__
+from vault.api import problems
+from vault.api.metrics import Metrics
+from vault.api.routers import admin, evidence, health, page, public, tsa, verify
+from vault.api.routers.page import STATIC
+from vault.config import Settings
+from vault.context import VaultContext
+from vault.timestamp.responder import TimeStampResponder
+
+log = logging.getLogger("vault.api")
+
+DESCRIPTION = """Evidence vault: deposit evidence (hashed, encrypted, WORM-stored, sealed and RFC 3161
+time-stamped), read it back, verify it, and manage tenants, holds, retention, subject rights and
+API keys. Authenticate with `Authorization: Bearer <key>` (`vault admin key create`). Errors are
+RFC 9457 `application/problem+json`. See docs/api.md."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ctx: VaultContext | None = None,
+    tsa_responder: TimeStampResponder | None = None,
+) -> FastAPI:
+    """The API over ``settings``; ``ctx`` shares an open context (tests, ``vault up`` with one
+    process); ``tsa_responder`` also serves the built-in TSA on ``POST /tsa``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from vault.batch.sealer import pending_count
+        from vault.ingest.records import RecordPacker
+
+        own = ctx is None
+        c = ctx if ctx is not None else VaultContext.open(settings)
+        app.state.ctx = c
+        app.state.packer = RecordPacker(c)
+        app.state.metrics.pending.set_function(lambda: float(pending_count(c)))
+        try:
+            yield
+        finally:
+            app.state.packer.close()
+            if own:
+                c.close()
+
+    app = FastAPI(
+        title="Evidence vault",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=problems.COMMON_RESPONSES,
+    )
+    app.state.tsa = tsa_responder
+    app.state.metrics = Metrics(lambda: 0.0)
+    problems.install(app)
+    for r in (evidence.router, verify.router, public.router, admin.router, health.router, page.router):
+        app.include_router(r)
+    if tsa_responder is not None:
+        app.include_router(tsa.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        app.state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        log.debug("%s %s %d %.1f ms", request.method, path, response.status_code, (time.perf_counter() - started) * 1e3)
+        return response
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory vault.api.app:app_from_env`` (the worker processes of
+    ``vault up --workers N``): settings from ``$VAULT_HOME``, addresses from the running vault."""
+    from vault.config import load_settings
+
+    settings = load_settings()
+    responder = None
+    if os.environ.get("VAULT_API_SERVE_TSA") == "1":
+        from vault.clock import clock_from_env
+        from vault.keys.pki import load_cert, load_private_key
+
+        responder = TimeStampResponder(
+            load_cert(settings.tsa_cert),
+            load_private_key(settings.tsa_key),  # type: ignore[arg-type]
+            clock=clock_from_env().now,
+        )
+    return create_app(settings, tsa_responder=responder)
+
+
+__all__: list[Any] = ["app_from_env", "create_app"]
