@@ -167,7 +167,9 @@ def rectify(
     )
     # written like any record, but without deposit_records' objection check: an objection (art. 21)
     # stops new processing for the purpose, never the subject's own rectification (art. 16)
-    [receipt] = write_segment(ctx, [prepare_record(req, {"corrects": item_id, "field": field, "value": value}, None)])
+    [receipt] = write_segment(
+        ctx, [prepare_record(req, {"corrects": item_id, "field": field, "value": value}, None, who)]
+    )
     with ctx.sessions() as s:
         record(
             s,

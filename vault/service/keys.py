@@ -10,6 +10,7 @@ from vault.access.permissions import ORG_ADMIN_GRANTS, Op, authorize, scope_tena
 from vault.access.principal import Principal, Role, parse_role
 from vault.context import VaultContext
 from vault.errors import Forbidden, InputError
+from vault.evidence.manifest import iso
 from vault.journal.log import record
 from vault.service.result import Result
 from vault.tenants.registry import get_tenant
@@ -45,7 +46,16 @@ def create(
         secret_key, row = apikeys.new_key(
             s, tenant=tenant, role=r, created_by=who.actor, now=ctx.now(), expires_at=expires_at, label=label
         )
-        record(s, ctx, who, "key_create", tenant=tenant, key=row.id, key_role=r.value, expires_at=expires_at)
+        record(
+            s,
+            ctx,
+            who,
+            "key_create",
+            tenant=tenant,
+            key=row.id,
+            key_role=r.value,
+            expires_at=iso(expires_at) if expires_at else None,
+        )
         s.commit()
         info = apikeys.KeyInfo.of(row)
     return Result({"key": secret_key, **info.as_json()})

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from vault.api.deps import Ctx, Who
 from vault.api.routers.evidence import _zip_folder
 from vault.retention.policy import load_policy
-from vault.service import holds, journal, keys, retention, subjects, tenants
+from vault.service import holds, journal, keys, maintenance, retention, subjects, tenants
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 
@@ -233,3 +233,16 @@ def key_create(body: KeyCreate, ctx: Ctx, who: Who) -> dict[str, Any]:
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key at once")
 def key_revoke(key_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
     return keys.revoke(ctx, who, key_id).as_json()
+
+
+# -- maintenance ----------------------------------------------------------------------------------
+@router.post("/seal", summary="Close the open batch now and wait for its seal and token (operator)")
+def seal_now(ctx: Ctx, who: Who) -> dict[str, Any]:
+    return maintenance.seal(ctx, who).as_json()
+
+
+@router.post("/recover", summary="Mark deposits interrupted by a crash as orphaned (operator)")
+def recover(
+    ctx: Ctx, who: Who, older_than: float = Query(900, ge=0, le=10 * 365 * 86400, description="seconds")
+) -> dict[str, Any]:
+    return maintenance.recover(ctx, who, older_than=dt.timedelta(seconds=older_than)).as_json()

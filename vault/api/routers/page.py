@@ -18,7 +18,15 @@ router = APIRouter(tags=["pages"])
 
 @router.get("/verify", response_class=FileResponse, summary="The verification page for people")
 def verify_page() -> FileResponse:
-    return FileResponse(STATIC / "verify.html", media_type="text/html; charset=utf-8")
+    return FileResponse(
+        STATIC / "verify.html",
+        media_type="text/html; charset=utf-8",
+        headers={
+            # everything the page needs is served by the vault itself; nothing may frame it
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 @router.get("/problems/{code}", summary="What a problem type means")
