@@ -23,7 +23,8 @@ def verify_page() -> FileResponse:
         media_type="text/html; charset=utf-8",
         headers={
             # everything the page needs is served by the vault itself; nothing may frame it
-            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'self'",
             "Referrer-Policy": "no-referrer",
         },
     )
