@@ -1,9 +1,10 @@
 """The embedded SeaweedFS against the real ``weed`` process: what the vault relies on.
 
 SigV4 is enforced, nothing listens beyond loopback, Object Lock and x-amz-checksum-sha256 are
-enforced through S3, the filer back door really does bypass them (so the tamper helpers used by
-the integrity tests do what they claim), and stop/restart leaves no process or socket behind
-while keeping the data.
+enforced through S3, the filer and volume HTTP ports refuse unsigned requests, the filer back
+door still bypasses Object Lock for an insider holding the JWT keys (so the tamper helpers used
+by the integrity tests do what they claim), and stop/restart leaves no process or socket behind
+while keeping the data and the keys.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -28,12 +30,15 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from seaweed_support import (
+    filer_auth_headers,
     filer_delete_version,
     filer_get_version_entry,
     filer_overwrite_version,
+    filer_version_url,
+    http_request,
 )
 from vault.errors import ConfigError, ServiceDown, StorageError
-from vault.storage.embedded import EmbeddedSeaweed
+from vault.storage.embedded import JWT_SECTIONS, EmbeddedSeaweed, mint_jwt, read_jwt_keys
 
 ACCESS_KEY = "it-" + secrets.token_hex(4)
 SECRET_KEY = secrets.token_hex(20)
@@ -110,6 +115,14 @@ def test_started_with_private_config(sw: EmbeddedSeaweed) -> None:
     config = json.loads(sw.s3_config_path.read_text())
     assert [i["credentials"] for i in config["identities"]] == [[{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]]
     assert set(sw.startup_timings) == {"list_buckets", "master_topology", "put_probe"}
+    # weed runs in a private config dir holding only security.toml, with one key per section
+    assert Path(os.readlink(f"/proc/{sw.pid}/cwd")) == sw.config_dir
+    assert stat.S_IMODE(sw.config_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(sw.security_config_path.stat().st_mode) == 0o600
+    assert [p.name for p in sw.config_dir.iterdir()] == ["security.toml"]
+    keys = read_jwt_keys(sw.security_config_path)
+    assert set(keys) == set(JWT_SECTIONS)
+    assert len(set(keys.values())) == 4 and all(len(k) == 64 for k in keys.values())
 
 
 def _listeners_of(pid: int) -> list[tuple[str, int]]:
@@ -218,13 +231,72 @@ def test_wrong_checksum_is_refused_and_nothing_stored(s3: Any, lock_bucket: str)
     assert "Versions" not in s3.list_object_versions(Bucket=lock_bucket, Prefix="worm/bad.bin")
 
 
-# -- the filer back door (helpers used by the integrity tests) --------------------------------
+# -- the filer and volume HTTP ports refuse unsigned requests ---------------------------------
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_filer_refuses_unsigned_and_wrongly_signed_requests(sw: EmbeddedSeaweed, s3: Any, lock_bucket: str) -> None:
+    data = b"locked evidence the filer must not give away"
+    version = _put_locked(s3, lock_bucket, "worm/closed.bin", data)
+    url = filer_version_url(sw.filer_url, lock_bucket, "worm/closed.bin", version)
+    keys = read_jwt_keys(sw.security_config_path)
+    write_key, read_key = keys["jwt.filer_signing"], keys["jwt.filer_signing.read"]
+    attempts: list[tuple[str, str, dict[str, str]]] = [
+        ("DELETE", url, {}),  # the curl of the old caveat
+        ("DELETE", url, _bearer(mint_jwt("not-the-key"))),
+        ("DELETE", url, _bearer(mint_jwt(read_key))),  # a read token does not allow writes
+        ("DELETE", url, _bearer(mint_jwt(write_key, ttl=-60))),  # expired
+        ("PUT", url, {}),
+        ("GET", url, {}),
+        ("GET", url + "?metadata=true", {}),
+        ("GET", url, _bearer(mint_jwt(write_key))),  # a write token does not allow reads
+        ("GET", sw.filer_url + "/buckets/", {}),  # no listing either
+    ]
+    for method, target, headers in attempts:
+        body = b"forged" if method == "PUT" else None
+        status, _ = http_request(target, method, data=body, headers=headers)
+        assert status == 401, (method, target, headers)
+    got = s3.get_object(Bucket=lock_bucket, Key="worm/closed.bin", VersionId=version)
+    assert got["Body"].read() == data
+    assert got["ObjectLockMode"] == "COMPLIANCE"
+    # a correctly signed read gets in (what the insider helpers rely on)
+    assert http_request(url, "GET", headers=sw.filer_auth_headers(write=False)) == (200, data)
+
+
+def test_volume_server_refuses_unsigned_requests(sw: EmbeddedSeaweed, s3: Any, lock_bucket: str) -> None:
+    data = os.urandom(4096)
+    version = _put_locked(s3, lock_bucket, "worm/chunk.bin", data)
+    entry = filer_get_version_entry(sw, lock_bucket, "worm/chunk.bin", version)
+    assert entry is not None
+    chunks = entry["chunks"]
+    assert isinstance(chunks, list) and chunks
+    chunk_url = f"http://127.0.0.1:{sw.ports['volume']}/{chunks[0]['file_id']}"
+    for method in ("GET", "DELETE"):
+        assert http_request(chunk_url, method)[0] == 401, method
+    got = s3.get_object(Bucket=lock_bucket, Key="worm/chunk.bin", VersionId=version)
+    assert got["Body"].read() == data
+
+
+# -- the filer back door for an insider with the keys (helpers used by the integrity tests) ---
+
+
+def test_insider_finds_the_keys_from_the_filer_url(sw: EmbeddedSeaweed, s3: Any, lock_bucket: str) -> None:
+    """The integrity tests pass only ``filer_url``: the helpers read the keys from weed's cwd."""
+    version = _put_locked(s3, lock_bucket, "worm/url.bin", b"found by url")
+    assert filer_auth_headers(sw.filer_url, write=True) != {}
+    entry = filer_get_version_entry(sw.filer_url, lock_bucket, "worm/url.bin", version)
+    assert entry is not None and str(entry["FullPath"]).endswith(f"/worm/url.bin.versions/v_{version}")
+    # a URL no weed serves: nothing to sign with, the request goes out unsigned
+    assert filer_auth_headers("http://127.0.0.1:1", write=True) == {}
 
 
 def test_filer_delete_removes_a_locked_version(sw: EmbeddedSeaweed, s3: Any, lock_bucket: str) -> None:
     keep = _put_locked(s3, lock_bucket, "worm/del.bin", b"stays")
     gone = _put_locked(s3, lock_bucket, "worm/del.bin", b"removed by an insider")
-    assert filer_delete_version(sw.filer_url, lock_bucket, "worm/del.bin", gone) == 204
+    assert filer_delete_version(sw, lock_bucket, "worm/del.bin", gone) == 204
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=lock_bucket, Key="worm/del.bin", VersionId=gone)
     assert _error(exc) == ("NoSuchVersion", 404)
@@ -238,7 +310,7 @@ def test_filer_overwrite_changes_a_locked_version_in_place(sw: EmbeddedSeaweed, 
     version = _put_locked(s3, lock_bucket, "worm/over.bin", original)
     before = s3.head_object(Bucket=lock_bucket, Key="worm/over.bin", VersionId=version)
 
-    status = filer_overwrite_version(sw.filer_url, lock_bucket, "worm/over.bin", version, b"forged")
+    status = filer_overwrite_version(sw, lock_bucket, "worm/over.bin", version, b"forged")
     assert status == 201
 
     got = s3.get_object(Bucket=lock_bucket, Key="worm/over.bin", VersionId=version)
@@ -252,7 +324,7 @@ def test_filer_overwrite_changes_a_locked_version_in_place(sw: EmbeddedSeaweed, 
     # ...but the ETag is recomputed from the forged bytes and the stored checksum is gone
     assert got["ETag"] != before["ETag"]
     assert got["ETag"].strip('"') == hashlib.md5(b"forged").hexdigest()  # noqa: S324
-    entry = filer_get_version_entry(sw.filer_url, lock_bucket, "worm/over.bin", version)
+    entry = filer_get_version_entry(sw, lock_bucket, "worm/over.bin", version)
     assert entry is not None and "x-seaweedfs-checksum-value" not in entry["Extended"]  # type: ignore[operator]
     # and S3 still refuses to delete it
     with pytest.raises(ClientError):
@@ -260,7 +332,7 @@ def test_filer_overwrite_changes_a_locked_version_in_place(sw: EmbeddedSeaweed, 
 
 
 def test_filer_overwrite_of_missing_version_reports_404(sw: EmbeddedSeaweed, lock_bucket: str) -> None:
-    assert filer_overwrite_version(sw.filer_url, lock_bucket, "worm/none", "0" * 32, b"x") == 404
+    assert filer_overwrite_version(sw, lock_bucket, "worm/none", "0" * 32, b"x") == 404
 
 
 # -- failure modes ----------------------------------------------------------------------------
@@ -295,6 +367,31 @@ def test_early_exit_raises_service_down_with_log_tail(tmp_path: Path) -> None:
     assert server.pid is None
 
 
+def test_security_config_keeps_its_keys_and_adds_missing_ones(tmp_path: Path) -> None:
+    fake = tmp_path / "weed"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    server = EmbeddedSeaweed(tmp_path / "d", access_key="a", secret_key="b", weed_binary=fake)
+    server.config_dir.mkdir(mode=0o755, parents=True)
+    server.security_config_path.write_text('[jwt.filer_signing]\nkey = "kept \\"quoted\\" key"\n')
+    with pytest.raises(ServiceDown):
+        server.start(timeout=10)
+    keys = read_jwt_keys(server.security_config_path)
+    assert keys["jwt.filer_signing"] == 'kept "quoted" key'
+    assert set(keys) == set(JWT_SECTIONS)
+    assert stat.S_IMODE(server.config_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(server.security_config_path.stat().st_mode) == 0o600
+    # the insider's token: HS256 over the kept key, expiring in a minute
+    header, claims, signature = server.filer_auth_headers()["Authorization"].removeprefix("Bearer ").split(".")
+    expected = hmac.new(b'kept "quoted" key', f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    assert signature == base64.urlsafe_b64encode(expected).rstrip(b"=").decode()
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "HS256", "typ": "JWT"}
+    assert 50 < json.loads(base64.urlsafe_b64decode(claims + "=="))["exp"] - time.time() <= 60
+    with pytest.raises(ServiceDown):
+        server.start(timeout=10)
+    assert read_jwt_keys(server.security_config_path) == keys  # a second start changes nothing
+
+
 # -- stop and restart (last: they restart the module's server) --------------------------------
 
 
@@ -311,18 +408,27 @@ def _assert_fully_stopped(sw: EmbeddedSeaweed, pid: int, ports: dict[str, int]) 
     assert strays == []
 
 
-def test_stop_and_restart_keep_data_and_locks(sw: EmbeddedSeaweed, s3: Any, lock_bucket: str) -> None:
+def test_stop_and_restart_keep_data_and_locks(
+    sw: EmbeddedSeaweed, s3: Any, lock_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     version = _put_locked(s3, lock_bucket, "worm/persist.bin", b"survives restarts")
     pid, ports = sw.pid, sw.ports
+    keys = read_jwt_keys(sw.security_config_path)
     assert pid is not None
 
     sw.stop()
     sw.stop()  # idempotent
     _assert_fully_stopped(sw, pid, ports)
 
-    # same data dir, ports still free: the same endpoint comes back
+    # same data dir, ports still free: the same endpoint comes back, with the same JWT keys;
+    # WEED_* variables would override security.toml, so weed does not get them
+    monkeypatch.setenv("WEED_JWT_FILER_SIGNING_KEY", "known-to-an-attacker")
     sw.start()
     assert sw.ports == ports
+    assert read_jwt_keys(sw.security_config_path) == keys
+    url = filer_version_url(sw.filer_url, lock_bucket, "worm/persist.bin", version)
+    assert http_request(url, "DELETE")[0] == 401
+    assert http_request(url, "DELETE", headers=_bearer(mint_jwt("known-to-an-attacker")))[0] == 401
     s3 = _client(sw)
     got = s3.get_object(Bucket=lock_bucket, Key="worm/persist.bin", VersionId=version)
     assert got["Body"].read() == b"survives restarts"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from vault.access.apikeys import authenticate
 from vault.access.principal import Principal
 from vault.context import VaultContext
-from vault.errors import Unauthenticated
+from vault.errors import Unauthenticated, VaultError
 
 
 def get_ctx(request: Request) -> VaultContext:
@@ -48,3 +49,40 @@ def principal(request: Request) -> Principal:
 Ctx = Annotated[VaultContext, Depends(get_ctx)]
 Who = Annotated[Principal, Depends(principal)]
 MaybeWho = Annotated[Principal | None, Depends(maybe_principal)]
+
+
+def _record_call(request: Request, who: Principal, status: int, error: str | None = None) -> None:
+    from vault.journal.log import record
+
+    ctx = get_ctx(request)
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    details: dict[str, Any] = {"method": request.method, "route": route, "status": status}
+    if error:
+        details["error"] = error
+    with ctx.sessions() as s:
+        record(s, ctx, who, "api_call", tenant=who.tenant, **details)
+        s.commit()
+
+
+class JournalCall:
+    """Journal an authenticated API call under its key: every refused call, and (``always``)
+    the successful calls whose use case does not journal itself (lists, reads of public
+    documents, seal, recover). Deposits, item reads and changes journal their own entries."""
+
+    def __init__(self, *, always: bool) -> None:
+        self.always = always
+
+    def __call__(self, request: Request, who: Who) -> Iterator[None]:
+        try:
+            yield
+        except VaultError as e:
+            if not isinstance(e, Unauthenticated):
+                _record_call(request, who, e.http_status, e.code)
+            raise
+        if self.always:
+            _record_call(request, who, 200)
+
+
+#: add to a route: ``dependencies=[JOURNAL_CALL]`` (lists, reads) or ``[JOURNAL_REFUSALS]``
+JOURNAL_CALL = Depends(JournalCall(always=True))
+JOURNAL_REFUSALS = Depends(JournalCall(always=False))

@@ -108,6 +108,21 @@ class _Api:
                 )
             )
 
+    def wait_ready(self, url: str, timeout: float = 60.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ConfigError("an API worker exited at start", detail="see logs/vault.log")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise ConfigError("the API workers did not become ready in time")
+
     def alive(self) -> bool:
         if self._thread is not None:
             return self._thread.is_alive()
@@ -203,7 +218,6 @@ def run_up(
         rec = recover_intents(ctx)
         if rec.items or rec.segments:
             log.warning("marked %d item and %d segment intents orphaned", len(rec.items), len(rec.segments))
-        _write_state(settings, state)  # the workers resolve the embedded addresses from it
         metrics = None
         if workers == 1:
             from vault.api.app import create_app
@@ -217,8 +231,11 @@ def run_up(
             app = create_app(resolved, ctx=ctx, tsa_responder=responder)
             metrics = app.state.metrics
             api.start_in_process(app)
+            _write_state(settings, state)
         else:
+            _write_state(settings, state)  # the workers resolve the embedded addresses from it
             api.start_workers(settings)
+            api.wait_ready(base + "/healthz")
         log.info("API on %s (%d worker(s)), built-in TSA on %s", base, workers, state["tsa_url"])
         batcher = Batcher(
             ctx,

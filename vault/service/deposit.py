@@ -40,6 +40,14 @@ def size_limit(kind: Kind) -> int:
     return SIZE_LIMITS.get(kind, 1 * GiB)
 
 
+def depositable(kind: str) -> Kind:
+    """The kind, if it may be deposited (corrections come from the rectification right)."""
+    k = parse_kind(kind)
+    if k is Kind.CORRECTION:
+        raise InputError("corrections are made with the rectification right (`vault subject rectify`), not deposited")
+    return k
+
+
 def _request(
     ctx: VaultContext,
     who: Principal,
@@ -52,9 +60,7 @@ def _request(
     meta: dict[str, Any] | None,
     create_tenant: bool,
 ) -> DepositRequest:
-    k = parse_kind(kind)
-    if k.value == "correction":
-        raise InputError("corrections are made with the rectification right (`vault subject rectify`), not deposited")
+    depositable(kind)
     authorize(who, Op.DEPOSIT, tenant=tenant)
     req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta)
     if not (create_tenant and who.local):

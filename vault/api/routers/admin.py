@@ -15,12 +15,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
-from vault.api.deps import Ctx, Who
+from vault.api.deps import JOURNAL_CALL, JOURNAL_REFUSALS, Ctx, Who
 from vault.api.routers.evidence import _zip_folder
 from vault.retention.policy import load_policy
 from vault.service import holds, journal, keys, maintenance, retention, subjects, tenants
 
-router = APIRouter(prefix="/v1", tags=["administration"])
+router = APIRouter(prefix="/v1", tags=["administration"], dependencies=[JOURNAL_REFUSALS])
 
 Name = Field(min_length=1, max_length=64)
 
@@ -39,7 +39,7 @@ class ProofYears(BaseModel):
     years: int = Field(ge=15, le=99)
 
 
-@router.get("/tenants", summary="Every tenant (operator)")
+@router.get("/tenants", dependencies=[JOURNAL_CALL], summary="Every tenant (operator)")
 def tenant_list(ctx: Ctx, who: Who) -> dict[str, Any]:
     return tenants.list_all(ctx, who).as_json()
 
@@ -49,7 +49,7 @@ def tenant_create(body: TenantCreate, ctx: Ctx, who: Who) -> dict[str, Any]:
     return tenants.create(ctx, who, body.tenant, body.proof_years).as_json()
 
 
-@router.get("/tenants/{tenant}", summary="A tenant's contract")
+@router.get("/tenants/{tenant}", dependencies=[JOURNAL_CALL], summary="A tenant's contract")
 def tenant_show(tenant: str, ctx: Ctx, who: Who) -> dict[str, Any]:
     return tenants.show(ctx, who, tenant).as_json()
 
@@ -72,7 +72,7 @@ class HoldBody(BaseModel):
     item: str | None = Field(default=None, min_length=1, max_length=40)
 
 
-@router.get("/holds", summary="Legal holds of the key's tenant (operator: all)")
+@router.get("/holds", dependencies=[JOURNAL_CALL], summary="Legal holds of the key's tenant (operator: all)")
 def hold_list(
     ctx: Ctx, who: Who, tenant: str | None = None, all: bool = Query(False, description="include released")
 ) -> dict[str, Any]:
@@ -92,12 +92,12 @@ def hold_release(body: HoldBody, ctx: Ctx, who: Who) -> dict[str, Any]:
 
 
 # -- retention ------------------------------------------------------------------------------------
-@router.get("/retention/policy", summary="The retention rules in force")
+@router.get("/retention/policy", dependencies=[JOURNAL_CALL], summary="The retention rules in force")
 def retention_policy(ctx: Ctx, who: Who) -> dict[str, Any]:
     return retention.policy(ctx, who, load_policy(ctx.settings.retention_policy)).as_json()
 
 
-@router.get("/retention/plan", summary="What is due or kept, and why (changes nothing)")
+@router.get("/retention/plan", dependencies=[JOURNAL_CALL], summary="What is due or kept, and why (changes nothing)")
 def retention_plan(ctx: Ctx, who: Who, at: dt.date | None = None, tenant: str | None = None) -> dict[str, Any]:
     when = dt.datetime.combine(at, dt.time(), tzinfo=dt.UTC) if at else None
     return retention.plan(ctx, who, at=when, tenant=tenant).as_json()
@@ -191,7 +191,7 @@ def subject_object(subject: str, body: Objection, ctx: Ctx, who: Who, tenant: st
 
 
 # -- journal --------------------------------------------------------------------------------------
-@router.get("/journal", summary="Who did what, when (the key's tenant; operator: all)")
+@router.get("/journal", dependencies=[JOURNAL_CALL], summary="Who did what, when (the key's tenant; operator: all)")
 def journal_list(
     ctx: Ctx,
     who: Who,
@@ -204,7 +204,9 @@ def journal_list(
     return journal.entries(ctx, who, since=when, limit=limit, tenant=tenant, action=action).as_json()
 
 
-@router.post("/journal/verify", summary="Prove the journal intact against its sealed batches")
+@router.post(
+    "/journal/verify", dependencies=[JOURNAL_CALL], summary="Prove the journal intact against its sealed batches"
+)
 def journal_verify(ctx: Ctx, who: Who) -> dict[str, Any]:
     return journal.verify(ctx, who).as_json()
 
@@ -217,7 +219,7 @@ class KeyCreate(BaseModel):
     label: str | None = Field(default=None, max_length=200)
 
 
-@router.get("/keys", summary="API keys of the tenant (never their secrets)")
+@router.get("/keys", dependencies=[JOURNAL_CALL], summary="API keys of the tenant (never their secrets)")
 def key_list(ctx: Ctx, who: Who, tenant: str | None = None) -> dict[str, Any]:
     return keys.list_(ctx, who, tenant=tenant).as_json()
 
@@ -236,12 +238,16 @@ def key_revoke(key_id: str, ctx: Ctx, who: Who) -> dict[str, Any]:
 
 
 # -- maintenance ----------------------------------------------------------------------------------
-@router.post("/seal", summary="Close the open batch now and wait for its seal and token (operator)")
+@router.post(
+    "/seal", dependencies=[JOURNAL_CALL], summary="Close the open batch now and wait for its seal and token (operator)"
+)
 def seal_now(ctx: Ctx, who: Who) -> dict[str, Any]:
     return maintenance.seal(ctx, who).as_json()
 
 
-@router.post("/recover", summary="Mark deposits interrupted by a crash as orphaned (operator)")
+@router.post(
+    "/recover", dependencies=[JOURNAL_CALL], summary="Mark deposits interrupted by a crash as orphaned (operator)"
+)
 def recover(
     ctx: Ctx, who: Who, older_than: float = Query(900, ge=0, le=10 * 365 * 86400, description="seconds")
 ) -> dict[str, Any]:

@@ -17,14 +17,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
-from vault.api.deps import Ctx, Who
+from vault.api.deps import JOURNAL_REFUSALS, Ctx, Who
 from vault.api.upload import QueueReader, stream_form
 from vault.errors import InputError, TooLarge
 from vault.evidence.kinds import RECORD_KINDS, parse_kind
 from vault.service import deposit as deposits
 from vault.service import items
 
-router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"], dependencies=[JOURNAL_REFUSALS])
 
 #: a whole request body; payloads are limited per kind below it (vault.service.deposit)
 MAX_BODY = 65 * 1024**3
@@ -113,7 +113,7 @@ async def deposit(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
             "purpose": fields.get("purpose") or None,
             "subject": fields.get("subject") or None,
         }
-        kind = parse_kind(fields["kind"])
+        kind = deposits.depositable(fields["kind"])
         meta = _meta(fields)
         if kind in RECORD_KINDS:
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path
 
-from vault.api.deps import Ctx, MaybeWho, Who
+from vault.api.deps import JOURNAL_CALL, Ctx, MaybeWho, Who
 from vault.service import public
 
 router = APIRouter(prefix="/v1", tags=["public"])
@@ -17,6 +17,8 @@ def certificates(ctx: Ctx, who: MaybeWho) -> dict[str, Any]:
     return public.certificates(ctx, who).as_json()
 
 
-@router.get("/batches/{seq}", summary="A sealed batch as stored: root, previous root, seal, token")
+@router.get(
+    "/batches/{seq}", dependencies=[JOURNAL_CALL], summary="A sealed batch as stored: root, previous root, seal, token"
+)
 def batch(ctx: Ctx, who: Who, seq: int = Path(ge=1, le=2**62)) -> dict[str, Any]:
     return public.batch(ctx, who, seq).as_json()
