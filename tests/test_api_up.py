@@ -137,3 +137,64 @@ def test_the_acceptance_flow_with_curl(vault_up: tuple[Path, str], tmp_path: Pat
     assert status == 401, body
     bad = _vault(home, "admin", "key", "create", "--role", "technician", check=False)
     assert bad.returncode == 2 and "belongs to one tenant" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_several_workers_need_postgresql(vault_up: tuple[Path, str]) -> None:
+    home, _ = vault_up
+    r = _vault(home, "up", "--workers", "2", "--port", str(free_port()), check=False)
+    assert r.returncode == 2 and "several API workers need PostgreSQL" in r.stderr, r.stderr
+
+
+def test_several_workers_on_postgresql(tmp_path: Path, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("runs when the suite runs on PostgreSQL (make test-pg, CI)")
+    home = tmp_path / "var"
+    _vault(home, "init")
+    port = free_port()
+    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_DATABASE_URL": database_url, "VAULT_BATCH_MAX_SECONDS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vault.cli", "up", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "up.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and not (home / "run/state.json").exists():
+            assert proc.poll() is None, (home / "up.log").read_text()
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while _curl(f"{url}/healthz")[0] != 200 and time.time() < deadline:
+            time.sleep(0.2)
+
+        def vault(*args: str) -> str:
+            r = subprocess.run([sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=env)
+            assert r.returncode == 0, r.stderr
+            return r.stdout.strip()
+
+        vault("tenant", "create", "acme")
+        tech = vault("admin", "key", "create", "--tenant", "acme", "--role", "technician")
+        auditor = vault("admin", "key", "create", "--tenant", "acme", "--role", "auditor")
+        ids = []
+        for n in range(6):  # spread over both workers by the kernel
+            status, _, body = _curl(
+                "-H", f"Authorization: Bearer {tech}", "-F", "session=S-1", "-F", "kind=connection_metadata",
+                "-F", f'file={{"ip": "192.0.2.{n}"}};type=application/json', f"{url}/v1/evidence",
+            )  # fmt: skip
+            assert status == 201, body
+            ids.append(json.loads(body)["id"])
+        deadline = time.time() + 30
+        for item in ids:
+            while True:
+                status, _, body = _curl(
+                    "-H", f"Authorization: Bearer {auditor}", "-H", "Content-Type: application/json",
+                    "-d", json.dumps({"evidence_id": item}), f"{url}/v1/verify",
+                )  # fmt: skip
+                if json.loads(body)["status"] != "pending" or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            assert status == 200 and json.loads(body)["valid"] is True, body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, (home / "up.log").read_text()
