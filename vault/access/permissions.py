@@ -52,6 +52,8 @@ class Op(StrEnum):
     SUBJECT_OBJECT = "subject.object"
     JOURNAL_LIST = "journal.list"
     JOURNAL_VERIFY = "journal.verify"
+    AUDIT = "audit"  # the completeness audit of the index against the sealed chain
+    INDEX_REBUILD = "index.rebuild"
     SEAL = "seal"
     RECOVER = "recover"
     KEY_CREATE = "key.create"
@@ -106,6 +108,8 @@ TABLE: dict[Op, Rule] = {
     Op.SUBJECT_OBJECT: _r(D),
     Op.JOURNAL_LIST: _r(OP, A, U, L, D),
     Op.JOURNAL_VERIFY: _r(OP, U),
+    Op.AUDIT: _r(OP, U),
+    Op.INDEX_REBUILD: _r(),  # the host operator only: it writes a whole index
     Op.SEAL: _r(OP),
     Op.RECOVER: _r(OP),
     Op.KEY_CREATE: _r(OP, A),

@@ -252,3 +252,12 @@ def recover(
     ctx: Ctx, who: Who, older_than: float = Query(900, ge=0, le=10 * 365 * 86400, description="seconds")
 ) -> dict[str, Any]:
     return maintenance.recover(ctx, who, older_than=dt.timedelta(seconds=older_than)).as_json()
+
+
+@router.post(
+    "/audit", dependencies=[JOURNAL_REFUSALS], summary="Completeness audit of the index against the sealed chain"
+)
+def audit_now(ctx: Ctx, who: Who, tenant: str | None = None) -> dict[str, Any]:
+    from vault.service.audit import audit
+
+    return audit(ctx, who, tenant=tenant).as_json()
