@@ -892,6 +892,50 @@ def audit_cmd(
     raise typer.Exit(report.exit_code)
 
 
+index_app = typer.Typer(help="The SQL index: rebuild it from the store after a loss.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("rebuild")
+@handle_errors
+def index_rebuild(
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="Rebuild from the batches and manifests in the store.")
+    ],
+    keys_from: Annotated[
+        str | None, typer.Option(help="Database URL of an index backup to take the data keys from.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recreate a lost index (into the empty database of the configuration) from the store, then
+    audit it. Exit 0 when the audit is clean, 1 otherwise."""
+    from vault.context import VaultContext
+    from vault.service.audit import audit, rebuild_index
+
+    if not from_store:
+        raise InputError("only --from-store is supported")
+    who = _principal()
+    ctx = VaultContext.open(_settings(), migrate_schema=True)
+    try:
+        r = rebuild_index(ctx, who, keys_from=keys_from)
+        check = audit(ctx, who)
+    finally:
+        ctx.close()
+    doc = {**r.as_json(), "audit": check.as_json()}
+    if json_out:
+        _emit(doc)
+    else:
+        for p in r.problems:
+            err.print(f"[yellow]not rebuilt:[/yellow] {p}", highlight=False, soft_wrap=True)
+        out.print(
+            f"rebuilt {r.batches} batch(es), {r.items} item(s) ({r.sealed_items} sealed), {r.segments} segment(s), "
+            f"{r.journal_entries} journal entries, {r.tenants} tenant(s), {r.holds} hold(s); "
+            f"{r.keys_restored} data key(s) restored, {r.items_without_key} item(s) without their key; "
+            f"audit {'clean' if check.ok else 'FAILED'}"
+        )
+    raise typer.Exit(check.exit_code)
+
+
 # -- administration: API keys -----------------------------------------------------------------
 admin_app = typer.Typer(help="Administration of the vault's API.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
