@@ -74,7 +74,7 @@ def test_access_export_lists_the_subjects_items_with_purpose_basis_retention_fie
     seal_pending(vctx)
 
     out = tmp_path / "export" / "alice"
-    assert subject_access(vctx, "acme", "alice", out) == {"out": str(out), "items": 3}
+    assert subject_access(vctx, "acme", "alice", out) == {"out": str(out), "items": 3, "unavailable": 0}
     assert sorted(p.name for p in out.iterdir()) == ["files", "subject.json"]
     assert sorted(p.name for p in (out / "files").iterdir()) == sorted([log, tp])
     assert (out / "files" / log).read_bytes() == log_bytes

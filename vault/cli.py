@@ -682,7 +682,11 @@ def subject_access_cmd(
         r = subjects.access(ctx, _principal(), tenant, subject, out_dir).as_json()
     finally:
         ctx.close()
-    out.print(f"{r['out']}: {r['items']} item(s)")
+    out.print(
+        f"{r['out']}: {r['items']} item(s)"
+        + (f", {r['unavailable']} unavailable (see subject.json)" if r.get("unavailable") else "")
+    )
+    raise typer.Exit(1 if r.get("unavailable") else 0)
 
 
 @subject_app.command("rectify")

@@ -14,10 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.principal import SYSTEM, Principal
+from vault.batch.stored import StoredLeaves
 from vault.context import VaultContext, check_name
-from vault.errors import InputError, NotFound
+from vault.errors import InputError, KeyError_, NotFound, StorageError
 from vault.evidence.kinds import Kind, Purpose
 from vault.evidence.manifest import iso
+from vault.evidence.sealed import content_sha256, evidence_of
 from vault.index.models import Item, JournalEntry, SubjectKey, SubjectStatus, Tenant
 from vault.ingest.common import DepositRequest
 from vault.ingest.records import prepare_record, write_segment
@@ -71,8 +73,10 @@ def subject_access(
                 select(JournalEntry).where(JournalEntry.subject_ref == ref).order_by(JournalEntry.seq)
             ).all()
         ]
+    leaves = StoredLeaves(ctx)
     with atomic_folder(out) as tmp:
         entries = []
+        unavailable = 0
         for r in rows:
             it = items[r.facts.id]
             if it.kind == Kind.CORRECTION.value:
@@ -91,27 +95,47 @@ def subject_access(
                 "retain_until": iso(d.retain_until) if d is not None and d.retain_until else None,
                 "status": it.disposal or "active",
                 "legal_hold": bool(d is not None and getattr(d, "hold", None)),
-                "content_sha256": it.sha256,
+                "content_sha256": None,
                 "fields": None,
                 "file": None,
             }
+            sealed = evidence_of(it, leaves)  # the digest given out is the sealed one, never the index's
+            if isinstance(sealed, str):
+                entry["status"] = "unavailable"
+                entry["problem"] = f"the index row does not match its sealed evidence: {sealed}"
+                entries.append(entry)
+                unavailable += 1
+                continue
+            entry["content_sha256"] = content_sha256(sealed)
             if it.disposal in ("erased", "destroyed"):
                 entry["status_detail"] = (
                     f"{it.disposal} on {iso(it.disposed_at)} ({it.disposal_rule})" if it.disposed_at else it.disposal
                 )
             else:
-                view = view_item(ctx, it)
-                entry["fields"] = view.fields
-                if view.corrections:
-                    entry["corrections"] = view.corrections
-                    entry["original_fields"] = view.original
-                if it.segment_id is None:
-                    (tmp / "files").mkdir(exist_ok=True)
-                    name = f"files/{it.id}"
-                    with open(tmp / name, "wb") as f:
-                        for chunk in PayloadRead(ctx, it).plaintext():
-                            f.write(chunk)
-                    entry["file"] = name
+                try:  # one missing or unreadable item never hides the others: it is listed with why
+                    view = view_item(ctx, it)
+                    entry["fields"] = view.fields
+                    if view.corrections:
+                        entry["corrections"] = view.corrections
+                        entry["original_fields"] = view.original
+                    if it.segment_id is None:
+                        (tmp / "files").mkdir(exist_ok=True)
+                        name = f"files/{it.id}"
+                        try:
+                            with open(tmp / name, "wb") as f:
+                                for chunk in PayloadRead(ctx, it).plaintext():
+                                    f.write(chunk)
+                        except BaseException:
+                            (tmp / name).unlink(missing_ok=True)
+                            raise
+                        entry["file"] = name
+                except (NotFound, StorageError, KeyError_, InputError) as e:
+                    entry["fields"] = None
+                    entry.pop("corrections", None)
+                    entry.pop("original_fields", None)
+                    entry["status"] = "unavailable"
+                    entry["problem"] = str(e)
+                    unavailable += 1
             entries.append(entry)
         doc = {
             "type": ACCESS_TYPE,
@@ -125,9 +149,19 @@ def subject_access(
         }
         (tmp / "subject.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", "utf-8")
         with ctx.sessions() as s:
-            record(s, ctx, who, "subject_access", tenant=tenant, subject=subject, at=now, items=len(entries))
+            record(
+                s,
+                ctx,
+                who,
+                "subject_access",
+                tenant=tenant,
+                subject=subject,
+                at=now,
+                items=len(entries),
+                unavailable=unavailable,
+            )
             s.commit()
-    return {"out": str(out), "items": len(entries)}
+    return {"out": str(out), "items": len(entries), "unavailable": unavailable}
 
 
 # -- rectification ----------------------------------------------------------------------------

@@ -18,9 +18,11 @@ from sqlalchemy import select, update
 
 from vault.access.principal import SYSTEM, Principal
 from vault.batch.sealer import seal_pending
+from vault.batch.stored import StoredLeaves
 from vault.context import VaultContext
 from vault.errors import StorageError, TSAUnavailable
 from vault.evidence.manifest import iso
+from vault.evidence.sealed import content_sha256, evidence_of
 from vault.index.models import Item, Segment, SubjectKey
 from vault.ingest.common import extension_lock, manifest_key
 from vault.journal.log import record
@@ -73,8 +75,9 @@ def apply_retention(
     total = len(deletes) + len(archives)
     done = 0
     touched_keys: set[int] = set()
+    leaves = StoredLeaves(ctx)
     for key, entries in deletes.items():
-        _destroy_object(ctx, key, entries, at, result, who)
+        _destroy_object(ctx, key, entries, at, result, who, leaves)
         touched_keys |= {r.subject_key_id for _, r in entries}
         done += 1
         if progress:
@@ -121,7 +124,21 @@ def _destroy_object(
     at: dt.datetime,
     result: RunResult,
     who: Principal,
+    leaves: StoredLeaves,
 ) -> None:
+    with ctx.sessions() as s:
+        rows = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_([r.facts.id for _, r in entries]))).all()}
+    sealed: dict[str, dict[str, Any]] = {}
+    for _, r in entries:  # what enters the destruction record comes from the sealed evidence
+        doc = evidence_of(rows[r.facts.id], leaves) if r.facts.id in rows else "its index row is gone"
+        if isinstance(doc, str):
+            for _, other in entries:
+                result.failed.append(
+                    {"id": other.facts.id, "reason": f"not destroyed: the index row of {r.facts.id} does not match its "
+                     f"sealed evidence ({doc}); run `vault audit`"}
+                )  # fmt: skip
+            return
+        sealed[r.facts.id] = doc
     try:
         real_now = dt.datetime.now(dt.UTC)  # the store's locks run on real time, whatever the vault clock says
         why = ctx.store.blocking(key, manifest_key(key), now=real_now)
@@ -139,15 +156,16 @@ def _destroy_object(
             it = items[r.facts.id]
             rule = it.disposal_rule if d.action is Action.DELETE_OBJECTS and it.disposal_rule else d.rule
             assert it.leaf is not None
+            ev = sealed[it.id]
             details.append(
                 {
                     "id": it.id,
-                    "kind": it.kind,
-                    "purpose": it.purpose,
+                    "kind": ev["kind"],
+                    "purpose": ev["purpose"],
                     "rule": rule,
                     "retain_until": iso(d.retain_until),
-                    "received_at": iso(it.received_at),
-                    "sha256": it.sha256,
+                    "received_at": ev["received_at"],
+                    "sha256": content_sha256(ev),
                     "leaf": it.leaf.hex(),
                     "batch": it.batch_seq,
                 }
