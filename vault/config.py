@@ -68,6 +68,8 @@ class Settings:
     drill_lock_seconds: float = 0.0
     #: `vault up` runs the retention (destruction, archive) this often; 0 = never by itself
     retention_interval_hours: float = 24.0
+    #: `vault up` runs the completeness audit this often; 0 = never by itself
+    audit_interval_hours: float = 24.0
 
     @property
     def keys_dir(self) -> Path:
@@ -124,7 +126,13 @@ _INT_KEYS = {
     "segment_max_records",
     "default_proof_years",
 }
-_FLOAT_KEYS = {"batch_max_seconds", "segment_linger_seconds", "drill_lock_seconds", "retention_interval_hours"}
+_FLOAT_KEYS = {
+    "batch_max_seconds",
+    "segment_linger_seconds",
+    "drill_lock_seconds",
+    "retention_interval_hours",
+    "audit_interval_hours",
+}
 _STR_KEYS = {
     "database_url",
     "s3_endpoint",
@@ -236,6 +244,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "retention_interval_hours must be between 0 (off) and 744", detail=str(s.retention_interval_hours)
         )
+    if not 0 <= s.audit_interval_hours <= 24 * 31:
+        raise ConfigError("audit_interval_hours must be between 0 (off) and 744", detail=str(s.audit_interval_hours))
     if not 0 <= s.drill_lock_seconds <= 86400:
         raise ConfigError("drill_lock_seconds must be between 0 (off) and 86400", detail=str(s.drill_lock_seconds))
     if s.segment_max_records < 1 or s.segment_max_bytes < 64 * 1024 or s.upload_concurrency < 1:
@@ -277,6 +287,8 @@ default_proof_years = 15
 # retention_policy = "retention-policy.toml"
 # `vault up` runs the retention (what `vault retention apply` does) every N hours; 0 = never.
 retention_interval_hours = 24
+# `vault up` runs the completeness audit (what `vault audit` does) every N hours; 0 = never.
+audit_interval_hours = 24
 
 # Sealing certificate (CMS signer) and its CA; key-encryption key for subjects' data keys.
 seal_cert = "keys/seal.pem"
