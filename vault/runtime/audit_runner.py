@@ -8,13 +8,13 @@ import datetime as dt
 import json
 import logging
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from vault.access.principal import SYSTEM
 from vault.context import VaultContext
+from vault.runtime.periodic import PeriodicJob
 
 log = logging.getLogger("vault.audit")
 
@@ -27,7 +27,9 @@ def last_audit(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-class AuditRunner:
+class AuditRunner(PeriodicJob):
+    name = "audit"
+
     def __init__(
         self,
         ctx: VaultContext,
@@ -35,21 +37,9 @@ class AuditRunner:
         first_delay: float = 120.0,
         on_result: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        super().__init__(ctx.settings.audit_interval_hours * 3600, first_delay)
         self.ctx = ctx
-        self.interval = ctx.settings.audit_interval_hours * 3600
-        self.first_delay = first_delay
         self.on_result = on_result
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit", daemon=True)
-
-    def start(self) -> None:
-        if self.interval > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=60)
 
     def run_once(self) -> dict[str, Any]:
         from vault.service.audit import audit
@@ -77,12 +67,3 @@ class AuditRunner:
             doc["problems_by_kind"],
         )
         return summary
-
-    def _run(self) -> None:
-        wait = self.first_delay
-        while not self._stop.wait(wait):
-            wait = self.interval
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("audit failed to run; retried at the next interval")

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.background import BackgroundTask
 
 from vault.api.deps import JOURNAL_CALL, JOURNAL_REFUSALS, Ctx, Who
-from vault.api.routers.evidence import _zip_folder
+from vault.api.zipfolder import folder_as_zip
 from vault.retention.policy import load_policy
 from vault.service import holds, journal, keys, maintenance, retention, subjects, tenants
 
@@ -146,24 +140,10 @@ def _tenant(who: Any, tenant: str | None) -> str:
     responses={200: {"content": {"application/zip": {}}}},
 )
 async def subject_access(subject: str, ctx: Ctx, who: Who, tenant: str | None = None) -> StreamingResponse:
-    tmp = Path(tempfile.mkdtemp(prefix="vault-access-"))
-    try:
-        await anyio.to_thread.run_sync(lambda: subjects.access(ctx, who, _tenant(who, tenant), subject, tmp / "access"))
-        await anyio.to_thread.run_sync(_zip_folder, tmp / "access", tmp / "access.zip", f"subject-{subject}")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-    def body() -> Iterator[bytes]:
-        with open(tmp / "access.zip", "rb") as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(
-        body(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="subject-{subject}.zip"'},
-        background=BackgroundTask(shutil.rmtree, tmp, True),
+    return await folder_as_zip(
+        lambda out: subjects.access(ctx, who, _tenant(who, tenant), subject, out),
+        top=f"subject-{subject}",
+        filename=f"subject-{subject}.zip",
     )
 
 

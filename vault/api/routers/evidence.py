@@ -5,20 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.background import BackgroundTask
 
 from vault.api.deps import JOURNAL_REFUSALS, Ctx, Who
 from vault.api.upload import QueueReader, stream_form
+from vault.api.zipfolder import folder_as_zip
 from vault.errors import InputError, TooLarge
 from vault.evidence.kinds import RECORD_KINDS, parse_kind
 from vault.service import deposit as deposits
@@ -178,34 +173,6 @@ def content(item_id: str, ctx: Ctx, who: Who) -> StreamingResponse:
     responses={200: {"content": {"application/zip": {}}}},
 )
 async def proof(item_id: str, ctx: Ctx, who: Who) -> StreamingResponse:
-    tmp = Path(tempfile.mkdtemp(prefix="vault-proof-"))
-    try:
-        await anyio.to_thread.run_sync(items.proof_folder, ctx, who, item_id, tmp / "proof")
-        zip_path = tmp / "proof.zip"
-        await anyio.to_thread.run_sync(_zip_folder, tmp / "proof", zip_path, item_id)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-    def body() -> Iterator[bytes]:
-        with open(zip_path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-
-    return StreamingResponse(
-        body(),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{item_id}-proof.zip"'},
-        background=BackgroundTask(shutil.rmtree, tmp, True),
+    return await folder_as_zip(
+        lambda out: items.proof_folder(ctx, who, item_id, out), top=item_id, filename=f"{item_id}-proof.zip"
     )
-
-
-def _zip_folder(folder: Path, out: Path, top: str) -> None:
-    """Deterministic zip (sorted names, fixed times) of a proof folder under ``top/``."""
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            info = zipfile.ZipInfo(f"{top}/{path.relative_to(folder).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            with open(path, "rb") as r, zf.open(info, "w") as w:
-                shutil.copyfileobj(r, w, 1 << 20)
