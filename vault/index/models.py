@@ -105,6 +105,8 @@ class Item(Base):
     __table_args__ = (
         Index("ix_items_state_seq", "state", "seq"),
         Index("ix_items_tenant_session", "tenant_id", "session"),
+        Index("ix_items_leaf", "leaf"),
+        Index("ix_items_batch_seq", "batch_seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
@@ -181,7 +183,7 @@ class JournalEntry(Base):
     leaf hashes; the other columns are copies for querying and are checked against it."""
 
     __tablename__ = "journal"
-    __table_args__ = (Index("ix_journal_batch", "batch_seq"),)
+    __table_args__ = (Index("ix_journal_batch", "batch_seq"), Index("ix_journal_leaf", "leaf"))
 
     seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True)

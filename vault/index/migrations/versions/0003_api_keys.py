@@ -1,4 +1,4 @@
-"""API keys, and who deposited each item
+"""API keys, who deposited each item, and lookups by leaf and batch
 
 Revision ID: 0003
 Revises: 0002
@@ -34,10 +34,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_tenant_id"), ["tenant_id"], unique=False)
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("deposited_by", sa.String(length=200), nullable=True))
+        # the audit and the rebuild look rows up by their sealed leaf and by batch
+        batch_op.create_index("ix_items_leaf", ["leaf"], unique=False)
+        batch_op.create_index("ix_items_batch_seq", ["batch_seq"], unique=False)
+    with op.batch_alter_table("journal", schema=None) as batch_op:
+        batch_op.create_index("ix_journal_leaf", ["leaf"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("journal", schema=None) as batch_op:
+        batch_op.drop_index("ix_journal_leaf")
     with op.batch_alter_table("items", schema=None) as batch_op:
+        batch_op.drop_index("ix_items_batch_seq")
+        batch_op.drop_index("ix_items_leaf")
         batch_op.drop_column("deposited_by")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
