@@ -14,6 +14,7 @@ from vault.envelope.keyring import KeyRing, load_or_create_kek
 from vault.envelope.stream import (
     HEADER_LEN,
     MAGIC,
+    MAX_CHUNK,
     TAG_LEN,
     DecryptionError,
     StreamEncryptor,
@@ -390,3 +391,151 @@ def test_each_stream_gets_its_own_key_from_a_fresh_salt() -> None:
     with pytest.raises(DecryptionError):
         decrypt_bytes(key, ctx, bytes(tampered_salt))
     assert decrypt_bytes(key, ctx, a) == plain
+
+
+# -- header bounds and key length (each check must be observable on its own) ----------------
+
+
+def _evs1_by_hand(key: bytes, context: bytes, plaintext: bytes, chunk_size: int, reserved: int = 0) -> bytes:
+    """EVS1 written from docs/evidence-format.md with ``cryptography`` alone, without any of the
+    writer's checks: so that a reader's own checks are what refuses what it must refuse."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    salt, prefix = bytes(range(16)), bytes(range(100, 107))
+    header = b"EVS1" + struct.pack(">I", chunk_size) + salt + prefix + bytes([reserved])
+    aead = AESGCM(HKDF(hashes.SHA256(), 32, salt, b"vault-evs1" + context).derive(key))
+    step = max(chunk_size, 1)  # a header may claim a chunk size of 0: it must still be written
+    pieces = [plaintext[i : i + step] for i in range(0, len(plaintext), step)] or [b""]
+    out = [header]
+    for i, piece in enumerate(pieces):
+        nonce = prefix + struct.pack(">I", i) + (b"\x01" if i == len(pieces) - 1 else b"\x00")
+        out.append(aead.encrypt(nonce, piece, header + context))
+    return b"".join(out)
+
+
+def test_hand_written_evs1_is_read_back() -> None:
+    assert decrypt_bytes(KEY, CTX, _evs1_by_hand(KEY, CTX, b"abc", CHUNK)) == b"abc"
+
+
+@pytest.mark.parametrize("n", [0, 16, 31, 33, 64])
+def test_decrypt_refuses_a_key_that_is_not_256_bit_even_when_the_stream_authenticates(n: int) -> None:
+    # HKDF accepts any input length: without the length check such a key would decrypt
+    key = bytes(range(n))
+    ct = _evs1_by_hand(key, CTX, b"abc", CHUNK)
+    with pytest.raises(KeyError_) as caught:
+        decrypt_bytes(key, CTX, ct)
+    assert not isinstance(caught.value, DecryptionError)
+    assert caught.value.message == "data keys are 256-bit"
+    assert caught.value.detail == f"got {n} bytes"
+
+
+@pytest.mark.parametrize("n", [0, 31, 33, 64])
+def test_encrypt_refuses_a_key_that_is_not_256_bit_with_its_reason(n: int) -> None:
+    with pytest.raises(KeyError_) as caught:
+        StreamEncryptor(bytes(n), CTX, CHUNK)
+    assert caught.value.message == "data keys are 256-bit"
+    assert caught.value.detail == f"got {n} bytes"
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, CHUNK, MAX_CHUNK])
+def test_chunk_sizes_within_the_bounds_are_read(chunk_size: int) -> None:
+    data = payload(3)
+    assert (
+        decrypt_bytes(KEY, CTX, _evs1_by_hand(KEY, CTX, data[: min(3, chunk_size)], chunk_size))
+        == data[: min(3, chunk_size)]
+    )
+    # and the writer agrees with the reader on the bounds
+    assert decrypt_bytes(KEY, CTX, encrypt_bytes(KEY, CTX, data, chunk_size=chunk_size)) == data
+
+
+@pytest.mark.parametrize("chunk_size", [0, MAX_CHUNK + 1, 2**32 - 1])
+def test_chunk_sizes_out_of_bounds_are_refused_as_a_bad_header(chunk_size: int) -> None:
+    # authenticated under the right key: only the bound check can refuse it
+    ct = _evs1_by_hand(KEY, CTX, b"", chunk_size)
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_bytes(KEY, CTX, ct)
+    assert caught.value.message == "not a vault ciphertext"
+    assert caught.value.detail == "bad header"
+    with pytest.raises(ValueError, match="chunk_size"):
+        StreamEncryptor(KEY, CTX, chunk_size)
+
+
+@pytest.mark.parametrize("reserved", [1, 0x80, 0xFF])
+def test_nonzero_reserved_byte_is_refused_as_a_bad_header(reserved: int) -> None:
+    ct = _evs1_by_hand(KEY, CTX, b"abc", CHUNK, reserved=reserved)
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_bytes(KEY, CTX, ct)
+    assert caught.value.detail == "bad header"
+
+
+def test_wrong_magic_is_named() -> None:
+    ct = b"EVS2" + _evs1_by_hand(KEY, CTX, b"abc", CHUNK)[4:]
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_bytes(KEY, CTX, ct)
+    assert caught.value.message == "not a vault ciphertext"
+    assert caught.value.detail == "magic b'EVS2'"
+
+
+def test_header_is_exactly_the_documented_layout() -> None:
+    salt, prefix = bytes(range(16)), bytes(range(100, 107))
+    ct = encrypt_bytes(KEY, CTX, b"abc", chunk_size=CHUNK, salt=salt, nonce_prefix=prefix)
+    assert ct[:HEADER_LEN] == b"EVS1" + struct.pack(">I", CHUNK) + salt + prefix + b"\x00"
+    assert ct == _evs1_by_hand(KEY, CTX, b"abc", CHUNK)
+
+
+@pytest.mark.parametrize(("salt", "prefix"), [(bytes(15), bytes(7)), (bytes(17), bytes(7)), (bytes(16), bytes(6))])
+def test_fixed_salt_and_prefix_must_have_their_lengths(salt: bytes, prefix: bytes) -> None:
+    with pytest.raises(ValueError, match=r"^the salt is 16 bytes and the nonce prefix 7$"):
+        StreamEncryptor(KEY, CTX, CHUNK, salt=salt, nonce_prefix=prefix)
+
+
+@pytest.mark.parametrize("n", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5])
+def test_writer_matches_the_documented_layout_chunk_by_chunk(n: int) -> None:
+    salt, prefix = bytes(range(16)), bytes(range(100, 107))
+    data = payload(n)
+    assert encrypt_bytes(KEY, CTX, data, CHUNK, salt=salt, nonce_prefix=prefix) == _evs1_by_hand(KEY, CTX, data, CHUNK)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, CHUNK])
+def test_an_empty_payload_is_one_final_empty_chunk(chunk_size: int) -> None:
+    ct = encrypt_bytes(KEY, CTX, b"", chunk_size)
+    assert len(ct) == HEADER_LEN + TAG_LEN
+    assert decrypt_bytes(KEY, CTX, ct) == b""
+
+
+def test_nonce_counter_is_four_unsigned_bytes() -> None:
+    from vault.envelope.stream import _nonce
+
+    prefix = bytes(7)
+    assert _nonce(prefix, 0, False) == bytes(12)
+    assert _nonce(prefix, 2**32 - 1, True) == bytes(7) + b"\xff\xff\xff\xff\x01"
+    assert _nonce(prefix, 2**31, False) == bytes(7) + b"\x80\x00\x00\x00\x00"
+
+
+def test_writer_misuse_says_why() -> None:
+    enc = StreamEncryptor(KEY, CTX, CHUNK)
+    with pytest.raises(ValueError, match=r"^chunks other than the last must be exactly chunk_size bytes$"):
+        enc.chunk(b"x", last=False)
+    enc.chunk(b"x", last=True)
+    with pytest.raises(RuntimeError, match=r"^stream already finished$"):
+        enc.chunk(b"x", last=True)
+
+
+def test_errors_name_the_chunk_that_fails() -> None:
+    ct = encrypt_bytes(KEY, CTX, payload(2 * CHUNK + 1), chunk_size=CHUNK)
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_bytes(KEY, CTX, flip_at(ct, HEADER_LEN + CHUNK + TAG_LEN + 1))
+    assert caught.value.message == "ciphertext does not authenticate"
+    assert caught.value.detail == "chunk 1 (tampered, truncated or wrong key)"
+    for keep in (HEADER_LEN, HEADER_LEN + TAG_LEN - 1):
+        with pytest.raises(DecryptionError) as caught:
+            decrypt_bytes(KEY, CTX, ct[:keep])
+        assert caught.value.message == "ciphertext truncated"
+        with pytest.raises(DecryptionError) as caught:
+            list(decrypt_stream(KEY, CTX, [ct[:HEADER_LEN], ct[HEADER_LEN:keep]]))
+        assert caught.value.message == "ciphertext truncated"
+    with pytest.raises(DecryptionError) as caught:
+        decrypt_bytes(KEY, CTX, ct[:5])
+    assert caught.value.message == "ciphertext shorter than its header"

@@ -13,6 +13,7 @@ import pytest
 
 from vault.errors import InputError
 from vault.retention.decide import (
+    ARCHIVE_REFUSAL,
     Action,
     Due,
     HoldFacts,
@@ -415,3 +416,84 @@ def test_archive_until_uses_calendar_months() -> None:
     assert archive_until(rule, at(2028, 1, 31, 12)) == at(2028, 2, 29, 12)
     rule = replace(POLICY["support"], archive_max_months=1200)
     assert archive_until(rule, at(2026, 7, 1)) == at(2126, 7, 1)
+
+
+# -- erasure and the intermediate archive (GDPR art. 17(3)(e)) ----------------------------------
+
+ARCHIVE_END = at(2031, 7, 1)
+
+
+@pytest.mark.parametrize("when", [RECEIVED, OPERATIONAL_UNTIL, ARCHIVE_END - SECOND, ARCHIVE_END, at(2040, 1, 1)])
+def test_archived_item_erasure_refused_with_the_archive_end(when: dt.datetime) -> None:
+    item = operational(disposal="archived", archive_until=ARCHIVE_END)
+    assert erasure(POLICY, item, [], when) == Refusal(item, ARCHIVE_REFUSAL, ARCHIVE_END)
+    assert "GDPR art. 17(3)(e)" in ARCHIVE_REFUSAL and "legal claims" in ARCHIVE_REFUSAL
+
+
+@pytest.mark.parametrize("when", [OPERATIONAL_UNTIL, OPERATIONAL_UNTIL + SECOND, at(2028, 1, 1), ARCHIVE_END - SECOND])
+@pytest.mark.parametrize("sealed", [True, False])
+def test_item_due_for_its_archive_but_not_moved_yet_is_not_erased(when: dt.datetime, sealed: bool) -> None:
+    """The active period is over and an archive was requested: the item is in its archive period
+    (decide() says ARCHIVE) even though no retention run has moved it yet."""
+    item = operational(archive_until=ARCHIVE_END, sealed=sealed)
+    if sealed:
+        assert decide(POLICY, item, [], when) == Due(
+            item, Action.ARCHIVE, "12 months after end of service", OPERATIONAL_UNTIL
+        )
+    assert erasure(POLICY, item, [], when) == Refusal(item, ARCHIVE_REFUSAL, ARCHIVE_END)
+
+
+@pytest.mark.parametrize("when", [RECEIVED, LOWER_BOUND, OPERATIONAL_UNTIL - SECOND])
+def test_requested_archive_does_not_block_erasure_during_the_active_period(when: dt.datetime) -> None:
+    # before the active period ends the archive has not begun; erasure drops the request
+    item = operational(archive_until=ARCHIVE_END)
+    assert erasure(POLICY, item, [], when) is None
+
+
+def test_requested_archive_with_no_known_end_of_service_does_not_block_erasure() -> None:
+    item = operational(archive_until=ARCHIVE_END, service_ended_on=None)
+    assert erasure(POLICY, item, [], at(2029, 1, 1)) is None
+
+
+@pytest.mark.parametrize("when", [ARCHIVE_END, ARCHIVE_END + SECOND])
+def test_requested_archive_that_has_ended_does_not_block_erasure(when: dt.datetime) -> None:
+    item = operational(archive_until=ARCHIVE_END)
+    assert erasure(POLICY, item, [], when) is None
+
+
+def test_a_hold_on_an_archived_item_is_the_reason_given() -> None:
+    item = operational(disposal="archived", archive_until=ARCHIVE_END)
+    got = erasure(POLICY, item, [hold("CASE-2")], at(2028, 1, 1))
+    assert got == Refusal(item, "legal hold: case CASE-2 (deletion suspended until the hold is released)", None)
+
+
+def test_several_holds_are_named_sorted_once() -> None:
+    item = operational()
+    holds = [hold("B-2"), hold("A-1", session="sess-1"), hold("B-2", item_id="item-1")]
+    got = erasure(POLICY, item, holds, RECEIVED)
+    assert got is not None and got.reason == "legal hold: case A-1, B-2 (deletion suspended until the hold is released)"
+    kept = decide(POLICY, item, holds, at(2040, 1, 1))
+    assert kept == Kept(item, "legal hold: case A-1, B-2", OPERATIONAL_UNTIL, hold="A-1, B-2")
+
+
+def test_non_erasable_rule_refuses_while_its_end_is_unknown() -> None:
+    # a non-erasable rule whose end depends on a future event (end of service) refuses, no date
+    from vault.retention.policy import Purpose
+
+    rule = replace(POLICY["support"], erasable=False, refusal="kept by law")
+    policy = replace(POLICY, rules={**POLICY.rules, Purpose("support"): rule})
+    item = operational(service_ended_on=None)
+    assert erasure(policy, item, [], at(2030, 1, 1)) == Refusal(item, "kept by law", None)
+    ended = operational()
+    assert erasure(policy, ended, [], OPERATIONAL_UNTIL - SECOND) == Refusal(ended, "kept by law", OPERATIONAL_UNTIL)
+    assert erasure(policy, ended, [], OPERATIONAL_UNTIL) is None
+
+
+def test_archived_item_without_an_archive_end_is_an_index_error_naming_the_item() -> None:
+    from vault.errors import IndexError_
+
+    item = operational(disposal="archived", archive_until=None)
+    with pytest.raises(IndexError_) as caught:
+        decide(POLICY, item, [], at(2030, 1, 1))
+    assert caught.value.message == "an archived item has no archive end date"
+    assert caught.value.detail == "item-1"

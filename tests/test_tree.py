@@ -207,3 +207,18 @@ def test_path_index_out_of_range(n: int) -> None:
         tree.path(n)
     with pytest.raises(IndexError):
         tree.path(-1)
+
+
+def test_refusals_say_why() -> None:
+    with pytest.raises(InputError) as caught:
+        build_tree([])
+    assert caught.value.message == "a hash tree needs at least one leaf"
+    with pytest.raises(InputError) as caught:
+        build_tree([h(b"a"), h(b"b")[:31]])
+    assert caught.value.message == "all leaves of a hash tree must have the same length"
+    tree = build_tree(leaves(4, seed=4))
+    with pytest.raises(InputError) as caught:
+        root_from_path(leaves(4, seed=4)[2], tree.path(0))
+    assert caught.value.message == "the item's hash is not in the first list of its reduced hash tree"
+    with pytest.raises(IndexError, match=r"^leaf 4 out of range 0\.\.3$"):
+        tree.path(4)

@@ -31,7 +31,7 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 """
 
-# No `certs` line: with it, openssl embeds [TSA, CA] in an order rfc3161-client refuses.
+# No `certs` line here: the embedded-chain case (certificates not in DER SET order) has its own test, test_token_interop.py.
 _TSA_CNF = """\
 [tsa]
 default_tsa = tsa_config1

@@ -33,6 +33,7 @@ from vault.timestamp.client import verify_token
 from vault.tree.hashtree import build_tree
 
 CHUNK = 500
+NAMED_FLUSH = 5_000
 REQUIRED = ("batch.json", "leaves.json", "seal.p7s", "timestamp.tsr")
 
 
@@ -241,6 +242,8 @@ class _Audit:
                     for item_id in details.get("items", []):
                         if isinstance(item_id, str):
                             named[item_id] = {"tenant": doc.get("tenant"), "segment": details.get("segment")}
+                    if len(named) >= NAMED_FLUSH:  # bounded: a batch may carry millions of deposited ids
+                        self._check_named(s, named, seq)
                 elif doc.get("action") == "destroy":
                     for it in details.get("items", []):
                         if isinstance(it, dict) and isinstance(it.get("leaf"), str):
@@ -253,13 +256,18 @@ class _Audit:
                     self.report.add(
                         "journal_not_in_batch", row.id, f"the row names batch {seq}, whose leaves do not hold it"
                     )
-            ids = list(named)
-            present: set[str] = set()
-            for chunk in _chunks(ids):
-                present.update(s.scalars(select(Item.id).where(Item.id.in_(chunk))).all())
+            self._check_named(s, named, seq)
+
+    def _check_named(self, s: Any, named: dict[str, dict[str, Any]], seq: int) -> None:
+        """Every item a sealed deposit entry names has its row (then ``named`` is emptied)."""
+        ids = list(named)
+        present: set[str] = set()
+        for chunk in _chunks(ids):
+            present.update(s.scalars(select(Item.id).where(Item.id.in_(chunk))).all())
         for item_id in ids:
             if item_id not in present:
                 self.missing_item(item_id, named[item_id], seq)
+        named.clear()
 
     def missing_item(self, item_id: str, entry: dict[str, Any], entry_batch: int) -> None:
         """A deposit sealed in the journal whose item row is gone: find its leaf in its stored

@@ -35,8 +35,13 @@ from vault.errors import KeyError_
 MAGIC = b"EVS1"
 HEADER_LEN = 32
 SALT_LEN = 16
+PREFIX_LEN = 7
 TAG_LEN = 16
+KEY_LEN = 32
 DEFAULT_CHUNK = 1024 * 1024
+#: the largest chunk size a reader accepts (and so the largest a writer may use)
+MAX_CHUNK = 64 * 1024 * 1024
+HKDF_LABEL = b"vault-evs1"
 SCHEME = "AES-256-GCM-STREAM/EVS1"
 
 
@@ -46,8 +51,13 @@ class DecryptionError(KeyError_):
     code = "decryption"
 
 
+def _check_key(key: bytes) -> None:
+    if len(key) != KEY_LEN:
+        raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
+
+
 def _stream_key(key: bytes, salt: bytes, context: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"vault-evs1" + context).derive(key)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=HKDF_LABEL + context).derive(key)
 
 
 def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
@@ -55,14 +65,31 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
 
 
 class StreamEncryptor:
-    """Encrypts a stream chunk by chunk; call :meth:`chunk` with ``last=True`` exactly once."""
+    """Encrypts a stream chunk by chunk; call :meth:`chunk` with ``last=True`` exactly once.
 
-    def __init__(self, key: bytes, context: bytes, chunk_size: int = DEFAULT_CHUNK) -> None:
-        if len(key) != 32:
-            raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
-        salt = os.urandom(SALT_LEN)
+    ``salt`` and ``nonce_prefix`` are drawn fresh from ``os.urandom`` unless given. Giving them
+    is for known-answer tests only (tests/vectors/): a repeated salt and prefix under one data
+    key repeat the keystream, so the vault itself never passes them.
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        context: bytes,
+        chunk_size: int = DEFAULT_CHUNK,
+        *,
+        salt: bytes | None = None,
+        nonce_prefix: bytes | None = None,
+    ) -> None:
+        _check_key(key)
+        if not 0 < chunk_size <= MAX_CHUNK:
+            raise ValueError(f"chunk_size must be 1..{MAX_CHUNK} bytes")
+        salt = os.urandom(SALT_LEN) if salt is None else salt
+        prefix = os.urandom(PREFIX_LEN) if nonce_prefix is None else nonce_prefix
+        if len(salt) != SALT_LEN or len(prefix) != PREFIX_LEN:
+            raise ValueError(f"the salt is {SALT_LEN} bytes and the nonce prefix {PREFIX_LEN}")
         self._aead = AESGCM(_stream_key(key, salt, context))
-        self._prefix = os.urandom(7)
+        self._prefix = prefix
         self.chunk_size = chunk_size
         self.header = MAGIC + struct.pack(">I", chunk_size) + salt + self._prefix + b"\x00"
         self._aad = self.header + context
@@ -80,9 +107,18 @@ class StreamEncryptor:
         return out
 
 
-def encrypt_bytes(key: bytes, context: bytes, plaintext: bytes, chunk_size: int = DEFAULT_CHUNK) -> bytes:
-    """Encrypt a small payload held in memory (packed records)."""
-    enc = StreamEncryptor(key, context, chunk_size)
+def encrypt_bytes(
+    key: bytes,
+    context: bytes,
+    plaintext: bytes,
+    chunk_size: int = DEFAULT_CHUNK,
+    *,
+    salt: bytes | None = None,
+    nonce_prefix: bytes | None = None,
+) -> bytes:
+    """Encrypt a small payload held in memory (packed records). ``salt`` and ``nonce_prefix``:
+    known-answer tests only (see :class:`StreamEncryptor`)."""
+    enc = StreamEncryptor(key, context, chunk_size, salt=salt, nonce_prefix=nonce_prefix)
     parts = [enc.header]
     for start in range(0, max(len(plaintext), 1), chunk_size):
         piece = plaintext[start : start + chunk_size]
@@ -96,8 +132,7 @@ def decrypt_stream(key: bytes, context: bytes, source: Iterable[bytes]) -> Itera
     Each chunk is only released after its own tag verified; truncation is caught because
     the final chunk carries the ``last`` flag in its nonce.
     """
-    if len(key) != 32:
-        raise KeyError_("data keys are 256-bit", detail=f"got {len(key)} bytes")
+    _check_key(key)
     buf = bytearray()
     it = iter(source)
     while len(buf) < HEADER_LEN:
@@ -110,8 +145,8 @@ def decrypt_stream(key: bytes, context: bytes, source: Iterable[bytes]) -> Itera
     if header[:4] != MAGIC:
         raise DecryptionError("not a vault ciphertext", detail=f"magic {header[:4]!r}")
     (chunk_size,) = struct.unpack(">I", header[4:8])
-    salt, prefix = header[8 : 8 + SALT_LEN], header[8 + SALT_LEN : 15 + SALT_LEN]
-    if header[-1] != 0 or not 0 < chunk_size <= 64 * 1024 * 1024:
+    salt, prefix = header[8 : 8 + SALT_LEN], header[8 + SALT_LEN : 8 + SALT_LEN + PREFIX_LEN]
+    if header[-1] != 0 or not 0 < chunk_size <= MAX_CHUNK:
         raise DecryptionError("not a vault ciphertext", detail="bad header")
     aad = header + context
     aead = AESGCM(_stream_key(key, salt, context))

@@ -137,6 +137,11 @@ class Refusal:
     until: dt.datetime | None
 
 
+ARCHIVE_REFUSAL = (
+    "in the intermediate archive, kept for the establishment, exercise or defence of legal claims (GDPR art. 17(3)(e))"
+)
+
+
 def erasure(policy: Policy, item: ItemFacts, holds: list[HoldFacts], at: dt.datetime) -> Refusal | None:
     """``None`` when the item may be erased now; otherwise why not, and until when."""
     held = holds_on(item, holds)
@@ -144,21 +149,26 @@ def erasure(policy: Policy, item: ItemFacts, holds: list[HoldFacts], at: dt.date
         cases = ", ".join(sorted({h.case_ref for h in held}))
         return Refusal(item, f"legal hold: case {cases} (deletion suspended until the hold is released)", None)
     if item.disposal == "archived":
-        return Refusal(
-            item,
-            "in the intermediate archive, kept for the establishment, exercise or defence of legal claims "
-            "(GDPR art. 17(3)(e))",
-            item.archive_until,
-        )
+        return Refusal(item, ARCHIVE_REFUSAL, item.archive_until)
     rule = policy[item.purpose]
-    if not rule.erasable:
-        until = retain_until(rule, item)
-        if until is None or until > at:
-            return Refusal(item, rule.refusal, until)
+    until = retain_until(rule, item)
+    if _archive_has_begun(item, until, at):
+        # an archive the legal or DPO role asked for starts when the active period ends, whether
+        # or not a retention run has moved the item yet (decide() says ARCHIVE from then on)
+        return Refusal(item, ARCHIVE_REFUSAL, item.archive_until)
+    if not rule.erasable and (until is None or until > at):
+        return Refusal(item, rule.refusal, until)
     return None
 
 
+def _archive_has_begun(item: ItemFacts, active_until: dt.datetime | None, at: dt.datetime) -> bool:
+    """An archive was requested and its period runs at ``at``: the active period is over and the
+    archive is not. Before the active period ends, erasure drops the requested archive."""
+    return item.archive_until is not None and active_until is not None and active_until <= at < item.archive_until
+
+
 __all__ = [
+    "ARCHIVE_REFUSAL",
     "Action",
     "Due",
     "HoldFacts",

@@ -2,7 +2,9 @@
 
 Verification is delegated to rfc3161-client (chain to a trust anchor at genTime, critical
 timeStamping EKU, nonce, imprint); this module adds the HTTP transport it lacks, requests
-over an already-computed digest, and turns its errors into readable vault errors.
+over an already-computed digest, and turns its errors into readable vault errors. Tokens
+whose unsigned certificate list is not in DER order, as real TSAs make them, are put in
+order before that parser sees them (:func:`der_ordered_sets`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 
 from asn1crypto import cms, tsp
 from asn1crypto import x509 as x509_asn1
+from asn1crypto.core import Asn1Value, Void
 from cryptography import x509
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from rfc3161_client.tsp import TimeStampResponse
@@ -141,6 +144,45 @@ def _signer_cert(resp: TimeStampResponse, pinned: x509.Certificate | None) -> x5
     raise TimestampError("token does not carry its signer's certificate")
 
 
+def _set_in_der_order(tsr: bytes, field: Asn1Value) -> bytes:
+    """``tsr`` with the SET OF ``field`` (a part of ``tsr``) in DER order, changed in place."""
+    if isinstance(field, Void) or field.contents is None:
+        return tsr
+    original: bytes = field.dump()
+    contents: bytes = field.contents
+    elements: list[bytes] = [child.dump() for child in field]
+    if b"".join(elements) != contents or tsr.count(original) != 1:
+        return tsr  # not a plain definite-length SET: leave it to the strict parser to refuse
+    ordered = b"".join(sorted(elements))
+    if ordered == contents:
+        return tsr
+    at = tsr.index(original)
+    header = original[: len(original) - len(contents)]
+    return tsr[:at] + header + ordered + tsr[at + len(original) :]
+
+
+def der_ordered_sets(tsr: bytes) -> bytes:
+    """``tsr`` with the token's ``certificates`` and ``crls`` SETs in DER order.
+
+    OpenSSL (`certs =` in its TSA section) and other real TSAs list the certificates as
+    [signer, CA, ...]; BER allows that, DER wants a SET OF sorted by encoding, and
+    rfc3161-client's strict parser refuses such a token (``InvalidSetOrdering``) where
+    openssl and pyHanko accept it. These two fields are outside what the TSA signs (the
+    signature covers the signed attributes, which bind the TSTInfo by its digest and the
+    signer's certificate by its ESS hash), so their order carries no meaning: sorting them
+    changes nothing that verification checks, and every check then runs as for any token.
+    The certificates keep their bytes and the SET its length, so the change is a permutation
+    inside the field; anything else in the token is left byte for byte as it came.
+    """
+    try:
+        signed = TimeStampResp.load(tsr)["time_stamp_token"]["content"]
+        for name in ("certificates", "crls"):
+            tsr = _set_in_der_order(tsr, signed[name])
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        pass  # malformed: the strict parser below says so
+    return tsr
+
+
 def _tst_info(tsr: bytes) -> tsp.TSTInfo:
     resp = TimeStampResp.load(tsr)
     signed = resp["time_stamp_token"]["content"]
@@ -179,13 +221,16 @@ def verify_token(
 
     Certificates that have expired since genTime are fine: rfc3161-client validates the
     chain as of genTime. ``tsa_cert`` pins the signer (required when the token embeds no
-    certificate); ``nonce`` is checked when given.
+    certificate); ``nonce`` is checked when given. A token whose embedded certificates are
+    not in DER order is verified in DER order (:func:`der_ordered_sets`) and returned as it
+    came.
     """
     if not roots:
         raise TimestampError("cannot verify token", detail="no trusted TSA roots configured")
     problem = _status_problem(tsr)
     if problem is not None:
         raise TimestampError("TSA did not grant the token", detail=problem)
+    received, tsr = tsr, der_ordered_sets(tsr)
     try:
         resp = decode_timestamp_response(tsr)
         imprint = resp.tst_info.message_imprint
@@ -211,7 +256,7 @@ def verify_token(
     signer = _signer_cert(resp, tsa_cert)
     _check_anchored(signer, roots, gen_time)
     return Token(
-        tsr=tsr,
+        tsr=received,  # the token as the TSA issued it: the order of its certificates is not signed
         gen_time=gen_time.astimezone(UTC),
         serial=resp.tst_info.serial_number,
         tsa_url="",
