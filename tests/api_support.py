@@ -3,11 +3,15 @@ free loopback port (``api_server``), and keys made through the real use case."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,6 +47,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_vault_up(home: Path, port: int, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`vault up --port PORT ARGS` on ``home`` (initialised), in the background, once its state
+    file says it is ready; its stderr goes to ``home/up.log``."""
+    full_env = {**os.environ, "VAULT_HOME": str(home), **(env or {})}
+    full_env.pop("VAULT_FAULT_INJECT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vault.cli", "up", "--port", str(port), *args],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "up.log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.time() + 90
+    while time.time() < deadline and not (home / "run/state.json").exists():
+        assert proc.poll() is None, (home / "up.log").read_text()
+        time.sleep(0.2)
+    assert (home / "run/state.json").exists(), (home / "up.log").read_text()
+    return proc
 
 
 def serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from api_support import free_port
+from api_support import free_port, start_vault_up
 
 
 def _vault(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -43,18 +43,7 @@ def vault_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     home = tmp_path_factory.mktemp("api-home")
     _vault(home, "init")
     port = free_port()
-    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_BATCH_MAX_SECONDS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vault.cli", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "up.log", "wb"),  # noqa: SIM115
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline and not (home / "run/state.json").exists():
-        assert proc.poll() is None, (home / "up.log").read_text()
-        time.sleep(0.2)
-    assert (home / "run/state.json").exists(), (home / "up.log").read_text()
+    proc = start_vault_up(home, port, env={"VAULT_BATCH_MAX_SECONDS": "1"})
     try:
         yield home, f"http://127.0.0.1:{port}"
     finally:
@@ -152,17 +141,8 @@ def test_several_workers_on_postgresql(tmp_path: Path, database_url: str) -> Non
     _vault(home, "init")
     port = free_port()
     env = {**os.environ, "VAULT_HOME": str(home), "VAULT_DATABASE_URL": database_url, "VAULT_BATCH_MAX_SECONDS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vault.cli", "up", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "up.log", "wb"),  # noqa: SIM115
-    )
+    proc = start_vault_up(home, port, "--workers", "2", env=env)
     try:
-        deadline = time.time() + 90
-        while time.time() < deadline and not (home / "run/state.json").exists():
-            assert proc.poll() is None, (home / "up.log").read_text()
-            time.sleep(0.2)
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 60
         while _curl(f"{url}/healthz")[0] != 200 and time.time() < deadline:

@@ -9,17 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from api_support import free_port, start_vault_up
 
 
 def _vault(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -41,20 +36,8 @@ def running_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     home = tmp_path_factory.mktemp("vault-home")
     assert "vault home" in _vault(home, "init", check=True).stdout
     _vault(home, "init", check=True)  # idempotent
-    port = _free_port()
     # the batcher waits 10 minutes, so the test sees an item pending until `vault seal`
-    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_BATCH_MAX_SECONDS": "600"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vault.cli", "up", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "up.log", "wb"),  # noqa: SIM115
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline and not (home / "run/state.json").exists():
-        assert proc.poll() is None, (home / "up.log").read_text()
-        time.sleep(0.2)
-    assert (home / "run/state.json").exists(), (home / "up.log").read_text()
+    proc = start_vault_up(home, free_port(), env={"VAULT_BATCH_MAX_SECONDS": "600"})
     yield home, proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
