@@ -346,7 +346,9 @@ def test_archive_after_the_active_period_restricts_reads_then_destroys(vctx: Vau
     kept = {k["id"]: k for k in make_plan(vctx, dt.datetime(2030, 6, 1, tzinfo=dt.UTC)).as_json()["kept"]}
     assert kept[log]["reason"] == "intermediate archive (restricted to legal and DPO roles)"
     assert kept[log]["retain_until"] == "2030-06-02T00:00:00.000000Z"
-    assert request_archive(vctx, tenant="acme", item=log, who=LEGAL)["refused"] == [{"id": log, "reason": "already archived"}]
+    assert request_archive(vctx, tenant="acme", item=log, who=LEGAL)["refused"] == [
+        {"id": log, "reason": "already archived"}
+    ]
 
     vctx.clock = FixedClock(dt.datetime(2030, 6, 3, tzinfo=dt.UTC))
     wait_for_drill_locks()

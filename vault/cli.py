@@ -33,22 +33,36 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def handle_errors(fn: F) -> F:
+    """Every error ends as ONE line on stderr: the vault's own (exit code of its class), the
+    index's (``the index does not answer: <cause>``, exit 2), or a bug (``unexpected ...``)."""
+
+    def one_line(text: object) -> str:  # drivers' messages span lines and may hold [brackets]
+        from rich.markup import escape
+
+        return escape(" ".join(str(text).split()))
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except VaultError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {one_line(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except OSError as e:
-            err.print(f"[red]error:[/red] {e.strerror or e}: {e.filename or ''}".rstrip(": "), highlight=False)
+            msg = one_line(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "))
+            err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except Exception as e:  # a bug: still one line and exit 2, never a verdict
+        except Exception as e:
+            from vault.index.db import index_error  # SQLAlchemy's errors, wherever they came from
+
             logging.getLogger("vault.cli").debug("unexpected error", exc_info=True)
-            err.print(f"[red]error:[/red] unexpected {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            known = index_error(e)
+            # a bug: still one line and exit 2, never a verdict
+            msg = one_line(known or f"unexpected {type(e).__name__}: {e}")
+            err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+            raise typer.Exit(known.exit_code if known else 2) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -139,3 +139,34 @@ class TooLarge(InputError):
     code = "too-large"
     http_status = 413
     title = "Payload too large"
+
+
+class IndexDown(IndexError_):
+    """The SQL index cannot be reached (refused connection, failed authentication, no such
+    database, unreadable file); the message names the short cause."""
+
+    code = "index-down"
+    title = "Index unavailable"
+
+
+class IndexTampered(VaultError):
+    """A value read from the index is not what the vault writes there: another SQL type, NULL
+    where a value belongs, unreadable, or a row another one points to is missing. The index is
+    not evidence: this is a verdict on the index (a failed check named by ``check``), exit 1."""
+
+    code = "index-tampered"
+    exit_code = 1
+    http_status = 409
+    title = "The index contradicts itself or the sealed evidence"
+
+    def __init__(self, message: str, *, detail: str | None = None, check: str = "index_record") -> None:
+        super().__init__(message, detail=detail)
+        self.check = check
+
+    @property
+    def finding(self) -> str:
+        """What was found, without the check's name (a report's detail)."""
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.finding}"

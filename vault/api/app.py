@@ -8,6 +8,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -48,10 +49,14 @@ def create_app(
         c = ctx if ctx is not None else VaultContext.open(settings)
         app.state.ctx = c
         app.state.packer = RecordPacker(c)
+        # deposits and verifications block on storage and the index: their own pool, wide
+        # enough that concurrent record calls meet in one group commit
+        app.state.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="vault-io")
         app.state.metrics.pending.set_function(lambda: float(pending_count(c)))
         try:
             yield
         finally:
+            app.state.executor.shutdown(wait=True)
             app.state.packer.close()
             if own:
                 c.close()

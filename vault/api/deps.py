@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vault.access.apikeys import authenticate
 from vault.access.principal import Principal
@@ -28,18 +29,30 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def maybe_principal(request: Request) -> Principal | None:
-    """The key's principal, or None without a key (public routes); a bad key is 401 anyway."""
+#: declares the bearer scheme in the OpenAPI document (the header is parsed by :func:`_bearer`)
+BEARER = HTTPBearer(auto_error=False, description="An API key: `vault admin key create`")
+
+
+def maybe_principal(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+) -> Principal | None:
+    """The key's principal, or None without a key (public routes); a bad key is 401 anyway.
+    Authenticated once per request (the result is kept on the request)."""
+    if "principal" in request.state._state:
+        cached: Principal | None = request.state.principal
+        return cached
     token = _bearer(request)
-    if token is None:
-        return None
-    ctx = get_ctx(request)
-    who = authenticate(ctx.sessions, token, ctx.now())
+    who = None
+    if token is not None:
+        ctx = get_ctx(request)
+        who = authenticate(ctx.sessions, token, ctx.now())
     request.state.principal = who
     return who
 
 
-def principal(request: Request) -> Principal:
+def principal(
+    request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
+) -> Principal:
     who = maybe_principal(request)
     if who is None:
         raise Unauthenticated("an API key is required", detail="send 'Authorization: Bearer <key>'")
@@ -72,14 +85,14 @@ class JournalCall:
     def __init__(self, *, always: bool) -> None:
         self.always = always
 
-    def __call__(self, request: Request, who: Who) -> Iterator[None]:
+    def __call__(self, request: Request, who: MaybeWho) -> Iterator[None]:
         try:
             yield
         except VaultError as e:
-            if not isinstance(e, Unauthenticated):
+            if who is not None and not isinstance(e, Unauthenticated):
                 _record_call(request, who, e.http_status, e.code)
             raise
-        if self.always:
+        if self.always and who is not None:
             _record_call(request, who, 200)
 
 

@@ -69,8 +69,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        if e.status_code == 400:  # a body FastAPI could not parse (not UTF-8, not JSON): bad input
+            return problem(422, "invalid-input", "Invalid input", str(e.detail), request.url.path)
         code = {404: "not-found", 405: "http", 413: "too-large"}.get(e.status_code, "http")
-        return problem(e.status_code, code, str(e.detail) or "HTTP error", None, request.url.path)
+        title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(e.status_code, "HTTP error")
+        return problem(e.status_code, code, title, str(e.detail) if e.detail else None, request.url.path)
 
     @app.exception_handler(SQLAlchemyError)
     async def _index(request: Request, e: SQLAlchemyError) -> JSONResponse:

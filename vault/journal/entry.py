@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,10 +53,16 @@ def leaf_of(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
-def path_problem(leaf: bytes, path_text: str | None, root_hex: str) -> str | None:
-    """Why an entry's stored path does not lead from its leaf to its batch root, or None."""
+def path_problem(leaf: object, path_text: object, root_hex: object) -> str | None:
+    """Why an entry's stored path does not lead from its leaf to its batch root, or None.
+
+    Every argument comes from the index, so each is checked for its type first."""
+    from vault.verify.proof_checks import parse_json
+
     try:
-        path_leaf, path = parse_path(json.loads(path_text or "null"))
+        if path_text is None:
+            raise InputError("the path is NULL")
+        path_leaf, path = parse_path(parse_json(path_text, "path", binary=False))
         if path_leaf != leaf or root_from_path(path_leaf, path).hex() != root_hex:
             return "path does not lead to its batch's root"
     except (InputError, ValueError) as err:
@@ -65,9 +70,12 @@ def path_problem(leaf: bytes, path_text: str | None, root_hex: str) -> str | Non
     return None
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
-    obj: dict[str, Any] = json.loads(body)
-    return obj
+def parse_body(body: object) -> dict[str, Any]:
+    """An entry's body as read back: an :class:`InputError` when it is not the JSON object the
+    vault writes (bytes, JSON, at most ``MAX_JSON_DEPTH`` deep)."""
+    from vault.verify.proof_checks import load_json
+
+    return load_json(body, "journal.body")
 
 
 def new_entry_id(at: dt.datetime) -> str:

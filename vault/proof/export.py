@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from vault.context import VaultContext
 from vault.envelope.stream import decrypt_bytes
-from vault.errors import InputError, NotFound
+from vault.errors import Conflict, InputError, NotFound
 from vault.evidence.receipt import Receipt
 from vault.index.models import Item, Segment
 from vault.proof.folder import atomic_folder
@@ -54,7 +54,10 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
     if item.evidence is None or item.state in ("writing", "orphaned"):
         raise InputError(f"item {item_id} is {item.state}: not evidence")
     if batch is None or item.path is None:
-        raise InputError(f"item {item_id} is not sealed yet", detail="run `vault seal` first")
+        raise Conflict(
+            f"item {item_id} is not sealed yet",
+            detail="its batch is sealed within seconds; or seal now (`vault seal`, POST /v1/seal)",
+        )
     with atomic_folder(out) as tmp:
         reader = PayloadRead(ctx, item)
         with open(tmp / "payload", "wb") as f:

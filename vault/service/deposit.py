@@ -176,7 +176,7 @@ def json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
             if depth > limit:
                 return False
         elif ch in "]}":
-            depth -= 1
+            depth = max(depth - 1, 0)  # a stray closer cannot buy depth for what follows
     return True
 
 

@@ -25,10 +25,12 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import ctypes
 import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -41,6 +43,8 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,6 +54,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vault.errors import ConfigError, ServiceDown, StorageError
+
+log = logging.getLogger("vault.seaweed")
 
 #: every TCP listener ``weed mini`` opens when WebDAV, Iceberg and Lance are off
 PORT_NAMES: tuple[str, ...] = (
@@ -120,6 +126,18 @@ _PID_FILE = "weed.pid"
 _STDOUT_LOG = "weed.out"
 _START_MARKER = "=== start"
 _START_ATTEMPTS = 3
+#: seconds a leftover ``weed`` of a crashed run gets to exit on SIGTERM before SIGKILL
+_LEFTOVER_GRACE = 10.0
+#: seconds the write probe may keep failing at start-up, once S3 and the master answer, before
+#: a server with no room for a new volume is taken as ready but read-only (disk full)
+_READ_ONLY_AFTER = 5.0
+#: volume size limit (MB) bounds: weed mini's own rule is capacity / 100 rounded up to a power
+#: of two within [64, 1024]; the vault lowers the floor so small disks get small volumes
+_VOLUME_MB_MIN = 8
+_VOLUME_MB_MAX = 1024
+_GiB = 1024**3
+#: prctl(2) option: signal this process gets when the thread that forked it ends
+_PR_SET_PDEATHSIG = 1
 
 
 class _NotYet(Exception):
@@ -240,13 +258,146 @@ def read_jwt_keys(path: Path) -> dict[str, str]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (dead, not yet reaped) does not count, unless other
+    threads of it still run: a Go program's main thread can end first while the others
+    still hold its ports and files."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    stat_fields = _proc_stat(pid)
+    if stat_fields is None or stat_fields[0] != "Z":
+        return True
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (state first), None if unreadable."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot): with the pid, it names one
+    process even after the pid is reused."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields is not None and len(fields) > 19 else None
+
+
+def _parent_pid(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[1]) if fields is not None and len(fields) > 1 else None
+
+
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux only).
+
+    ``prctl(PR_SET_PDEATHSIG)`` fires when the *thread* that forked the child ends, so the
+    caller must start (and restart) the child from one long-lived thread. If the parent died
+    between fork and prctl, nobody would send the signal: the child then exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:  # runs in the forked child, before exec: keep it minimal
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
+# -- free space ----------------------------------------------------------------------------------
+
+
+def min_free_bytes(total: int) -> int:
+    """Free space under which the vault calls a file system (almost) full: 5 % of it or 1 GiB,
+    whichever is more, but never more than 10 % of a small file system."""
+    return min(max(_GiB, total * 5 // 100), total // 10)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """Free space of the file system holding ``path`` (as an unprivileged writer sees it)."""
+
+    path: Path
+    free: int
+    total: int
+    device: int
+
+    @property
+    def minimum(self) -> int:
+        return min_free_bytes(self.total)
+
+    @property
+    def low(self) -> bool:
+        return self.free < self.minimum
+
+    @property
+    def full(self) -> bool:
+        """Below 1 %: where SeaweedFS turns its volumes read-only (weed mini's minFreeSpace)."""
+        return self.free * 100 < self.total
+
+    def describe(self) -> str:
+        pct = 100 * self.free / self.total if self.total else 0.0
+        return f"{_size(self.free)} free of {_size(self.total)} ({pct:.1f}%) under {self.path}"
+
+
+def disk_space(path: Path) -> DiskSpace | None:
+    """Free space under ``path`` (its nearest existing parent), None if it cannot be read."""
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        st = os.statvfs(probe)
+        dev = os.stat(probe).st_dev
+    except OSError:
+        return None
+    return DiskSpace(Path(path), st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, dev)
+
+
+def volume_size_limit_mb(total: int) -> int:
+    """``-master.volumeSizeLimitMB`` for a file system of ``total`` bytes.
+
+    weed mini takes capacity / 100, rounded up to a power of two, within [64, 1024] MB, and sizes
+    its volume count from free space / that limit (keeping one volume's worth spare). On a
+    small disk 64 MB volumes make SeaweedFS refuse new volumes while a third of the disk is
+    free, and refuse to restart (no volume for the readiness bucket) after the disk was full.
+    Same rule, floor 8 MB: unchanged from 6.4 GB up.
+    """
+    mb = max(1, total // (1024 * 1024) // 100)
+    rounded = 1 << (mb - 1).bit_length()
+    return max(_VOLUME_MB_MIN, min(_VOLUME_MB_MAX, rounded))
 
 
 class EmbeddedSeaweed:
@@ -258,6 +409,12 @@ class EmbeddedSeaweed:
     ``data_dir/s3.json`` (mode 0600) and ``data_dir/ports.json`` (ports of the last start,
     reused while they are free so the endpoint stays the same across restarts; the data
     survives either way).
+
+    The child dies with its parent: it runs in its own process group and, on Linux, gets
+    SIGTERM when the thread that started it ends (``die_with_parent``; start and restart it
+    from one long-lived thread). ``run/weed.pid`` names the child and the process that owns
+    it, so a later start on the same data directory refuses while the owner lives, and stops
+    a ``weed`` left over by an owner that crashed (SIGTERM, SIGKILL after a grace period).
     """
 
     def __init__(
@@ -268,6 +425,7 @@ class EmbeddedSeaweed:
         secret_key: str,
         weed_binary: Path | None = None,
         host: str = "127.0.0.1",
+        die_with_parent: bool = True,
     ) -> None:
         if not access_key or not secret_key:
             raise ConfigError("SeaweedFS needs a non-empty access key and secret key")
@@ -286,6 +444,9 @@ class EmbeddedSeaweed:
         self._sockets: set[Path] = set()
         self._last_pid: int | None = None
         self._jwt_keys: dict[str, str] = {}
+        self._die_with_parent = die_with_parent
+        #: why the last start came up read-only (a full disk: no room for a new volume), or None
+        self.read_only: str | None = None
         #: seconds from spawn to: first signed list_buckets, master knowing every volume on
         #: disk, and a create-bucket/put/delete probe succeeding
         self.startup_timings: dict[str, float] = {}
@@ -371,6 +532,12 @@ class EmbeddedSeaweed:
         return self.pid is not None
 
     @property
+    def exit_code(self) -> int | None:
+        """Exit code of a child that ended by itself (negative: killed by that signal); None
+        while it runs, and after ``stop()``."""
+        return None if self._proc is None else self._proc.poll()
+
+    @property
     def command(self) -> list[str]:
         """The command line of the last start, for logs and bug reports."""
         return list(self._command)
@@ -392,7 +559,7 @@ class EmbeddedSeaweed:
             )
         for sub in (self.storage_dir, self.log_dir, self.run_dir, self.config_dir):
             sub.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._refuse_if_already_running()
+        self._stop_leftover_or_refuse()
         self._write_s3_config()
         self._write_security_config()
 
@@ -404,9 +571,9 @@ class EmbeddedSeaweed:
                 self._wait_ready(deadline)
                 return
             except ServiceDown as exc:
-                log = self._log_tail(400)
+                tail = self._log_tail(400)
                 self.stop()
-                conflict = _PORT_CONFLICT.search(log) is not None
+                conflict = _PORT_CONFLICT.search(tail) is not None
                 if not conflict or attempt == _START_ATTEMPTS or time.monotonic() >= deadline:
                     raise exc from None
                 ports = _pick_free_ports(self.host)  # someone took a port in between: retry
@@ -444,23 +611,116 @@ class EmbeddedSeaweed:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _refuse_if_already_running(self) -> None:
-        """Two servers on one data_dir would corrupt the filer store; refuse the second."""
+    def _stop_leftover_or_refuse(self) -> None:
+        """Two servers on one data_dir would corrupt the filer store: refuse a second one while
+        the owner of the first lives; stop a ``weed`` whose owner is gone (a crashed run).
+
+        A process is this data directory's ``weed`` when its command line runs ``weed`` with
+        ``-dir=<storage_dir>`` and its working directory is ``config_dir``. It is found through
+        ``run/weed.pid`` and, should that file be gone, by a scan of ``/proc``.
+        """
         pid_file = self.run_dir / _PID_FILE
+        recorded: dict[int, tuple[int, str] | None] = {}
         try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            cmdline = []
-        ours = f"-dir={self.storage_dir}".encode() in cmdline
-        if _pid_alive(pid) and ours:
-            raise StorageError(
-                "an embedded SeaweedFS is already running on this data directory",
-                detail=f"pid {pid}, {self.data_dir}",
+            lines = pid_file.read_text().split("\n")
+            pid = int(lines[0].strip())
+            owner = lines[1].split() if len(lines) > 1 else []
+            recorded[pid] = (int(owner[0]), owner[1]) if len(owner) == 2 else None
+        except (OSError, ValueError, IndexError):
+            pass
+        candidates = set(recorded) | self._scan_for_weed()
+        for pid in sorted(candidates):
+            if pid == os.getpid() or not _pid_alive(pid) or not self._is_our_weed(pid):
+                continue
+            owner_alive, owner_desc = self._owner_alive(pid, recorded.get(pid))
+            if owner_alive:
+                raise StorageError(
+                    "an embedded SeaweedFS is already running on this data directory",
+                    detail=f"pid {pid}, {owner_desc}, {self.data_dir}",
+                )
+            log.warning(
+                "stopping the SeaweedFS left over by a crashed run on this data directory: pid %d (%s)",
+                pid,
+                owner_desc,
             )
+            self._stop_leftover(pid)
+            log.info("leftover SeaweedFS pid %d stopped", pid)
+
+    def _scan_for_weed(self) -> set[int]:
+        """Pids of the ``weed`` processes serving ``storage_dir`` (found without the pid file)."""
+        flag = f"-dir={self.storage_dir}".encode()
+        found = set()
+        with contextlib.suppress(OSError):
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    argv = _cmdline(int(entry.name))
+                    if argv and argv[0].endswith(b"weed") and flag in argv:
+                        found.add(int(entry.name))
+        return found
+
+    def _is_our_weed(self, pid: int) -> bool:
+        argv = _cmdline(pid)
+        if not argv or not argv[0].endswith(b"weed") or f"-dir={self.storage_dir}".encode() not in argv:
+            return False
+        try:
+            return Path(os.readlink(f"/proc/{pid}/cwd")) == self.config_dir
+        except OSError:
+            return True  # cwd unreadable (another user's process): the command line decides
+
+    @staticmethod
+    def _owner_alive(pid: int, owner: tuple[int, str] | None) -> tuple[bool, str]:
+        """Whether the process that started ``weed`` ``pid`` still runs, and who it is.
+
+        The pid file names the owner by pid and start time (a reused pid is another process).
+        Without that record (an older pid file, or none), a ``weed`` adopted by init or a
+        subreaper has lost its owner; one whose parent lives is owned by that parent.
+        """
+        if owner is not None:
+            owner_pid, started = owner
+            alive = _pid_alive(owner_pid) and started in ("?", _start_time(owner_pid))
+            return alive, f"owner pid {owner_pid} {'running' if alive else 'gone'}"
+        parent = _parent_pid(pid)
+        if parent is None or parent <= 1 or not _pid_alive(parent):
+            return False, "no owner (adopted by init)"
+        # an old pid file without owner: the parent is alive; still ours unless a subreaper
+        # adopted it, which we cannot tell apart, so it counts as the owner
+        return True, f"parent pid {parent} running"
+
+    def _stop_leftover(self, pid: int) -> None:
+        """SIGTERM the leftover's process group (or the pid), SIGKILL after the grace period."""
+        try:
+            group = os.getpgid(pid)
+        except ProcessLookupError:
+            return
+
+        def send(sig: signal.Signals) -> None:
+            with contextlib.suppress(ProcessLookupError):
+                if group == pid:
+                    os.killpg(group, sig)  # weed leads its own group: the whole group
+                else:
+                    os.kill(pid, sig)
+
+        send(signal.SIGTERM)
+        deadline = time.monotonic() + _LEFTOVER_GRACE
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            log.warning("leftover SeaweedFS pid %d ignored SIGTERM for %.0f s: SIGKILL", pid, _LEFTOVER_GRACE)
+            send(signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        if _pid_alive(pid):
+            raise StorageError("a leftover SeaweedFS on this data directory does not stop", detail=f"pid {pid}")
+        # its sockets: the ports of that run are in ports.json
+        saved = self._ports
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            ports = json.loads((self.data_dir / _STATE_FILE).read_text())["ports"]
+            self._ports = {name: int(ports[name]) for name in PORT_NAMES}
+        self._remove_sockets()
+        self._ports = saved
+        with contextlib.suppress(FileNotFoundError):
+            (self.run_dir / _PID_FILE).unlink()
 
     def _write_s3_config(self) -> None:
         """One identity with every action, so anonymous requests are refused (403)."""
@@ -537,6 +797,10 @@ class EmbeddedSeaweed:
             f"-filer.localSocket={self.run_dir / 'filer.sock'}",
             f"-s3.localSocket={self.run_dir / 's3.sock'}",
         ]
+        space = disk_space(self.storage_dir)
+        if space is not None and space.total > 0:
+            # small disks get small volumes, so that a formerly full disk can grow one again
+            cmd.append(f"-master.volumeSizeLimitMB={volume_size_limit_mb(space.total)}")
         # the admin server (maintenance-worker coordinator) runs even with -admin.ui=false;
         # with port 0 mini waits 30 s for it, so it gets a real port like every other one
         cmd += [f"{_PORT_FLAGS[name]}={ports[name]}" for name in PORT_NAMES]
@@ -562,10 +826,13 @@ class EmbeddedSeaweed:
                 cwd=self.config_dir,  # weed reads security.toml (and other *.toml) from "." first
                 env=env,
                 start_new_session=True,  # own process group: stop() signals all of it
+                # and it dies with us, even by SIGKILL (which runs no atexit)
+                preexec_fn=parent_death_signal() if self._die_with_parent else None,
             )
         self._last_pid = self._proc.pid
         atexit.register(self.stop)
-        (self.run_dir / _PID_FILE).write_text(f"{self._proc.pid}\n")
+        me = os.getpid()
+        (self.run_dir / _PID_FILE).write_text(f"{self._proc.pid}\n{me} {_start_time(me) or '?'}\n")
         state = {"ports": ports}
         (self.data_dir / _STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
@@ -621,8 +888,15 @@ class EmbeddedSeaweed:
         A signed list_buckets answers as soon as the S3 gateway listens (~0.3-0.8 s), but
         the master learns about the volume server a little later, so readiness also waits
         for the master topology and then creates a probe bucket, puts, deletes and drops it.
+
+        A full disk leaves no room for the probe bucket's new volume ("no free volumes
+        left"): once S3 and the master answer, a server whose master has no free volume slot,
+        or whose disk is low, and whose put still fails after ``_READ_ONLY_AFTER`` seconds is
+        ready read-only (``read_only`` says why): reads and verification work, writes come
+        back when space does.
         """
         assert self._proc is not None
+        self.read_only = None
         t0 = time.monotonic()
         client = self._probe_client()
         expected_volumes = self._volumes_on_disk()
@@ -660,12 +934,37 @@ class EmbeddedSeaweed:
                 return
             except (BotoCoreError, ClientError, OSError, ValueError, _NotYet) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                waited = time.monotonic() - t0 - self.startup_timings.get("master_topology", float("inf"))
+                if topology_ok and waited >= _READ_ONLY_AFTER:
+                    full = self._no_room_for_a_volume()
+                    if full is not None:
+                        self.read_only = f"{full}; last probe error: {last_error}"
+                        log.warning("SeaweedFS started read-only: %s", self.read_only)
+                        with contextlib.suppress(BotoCoreError, ClientError):
+                            client.delete_bucket(Bucket=probe_bucket)
+                        self.startup_timings["read_only"] = time.monotonic() - t0
+                        return
             if time.monotonic() >= deadline:
                 raise ServiceDown(
                     "SeaweedFS did not become ready in time",
                     detail=f"last probe error: {last_error}\n{self._log_tail(40)}",
                 )
             time.sleep(0.1)
+
+    def _no_room_for_a_volume(self) -> str | None:
+        """Why SeaweedFS cannot grow a volume now (disk low, or no free volume slot), or None."""
+        space = disk_space(self.storage_dir)
+        if space is not None and space.low:
+            return f"disk full: {space.describe()}"
+        try:
+            with urllib.request.urlopen(f"{self.master_url}/dir/status", timeout=2) as resp:
+                topology = json.load(resp).get("Topology") or {}
+        except (OSError, ValueError):
+            return None
+        if int(topology.get("Free") or 0) <= 0:
+            where = f"; {space.describe()}" if space is not None else ""
+            return f"disk full: SeaweedFS has no room for a new volume{where}"
+        return None
 
     def _glog_info(self) -> Path | None:
         """This run's glog INFO file (glog flushes it every 30 s and at fatal errors only)."""

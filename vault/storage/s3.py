@@ -12,7 +12,9 @@ import base64
 import contextlib
 import datetime as dt
 import hashlib
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from vault.errors import NotFound, StorageError
 
@@ -66,12 +75,77 @@ def b64sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+#: what a store says when it is out of space: S3 error codes (MinIO, Ceph RGW, RFC 4918's 507)
+#: and message text (SeaweedFS passes "no free volumes left" on in some paths)
+_DISK_FULL_CODES = frozenset({"XMinioStorageFull", "InsufficientStorage", "StorageFull", "NoSpaceLeft"})
+_DISK_FULL_TEXT = re.compile(
+    r"no space left|disk (?:is )?full|storage (?:is )?full|insufficient storage|no free volumes|no writable volumes",
+    re.IGNORECASE,
+)
+#: the store does not accept who we are (as opposed to refusing one operation, e.g. a lock)
+_CREDENTIAL_CODES = frozenset(
+    {
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "AuthorizationHeaderMalformed",
+        "InvalidSecurity",
+    }
+)
+_NO_ANSWER = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+
+#: the cause, first in the message, of the errors ``_err`` can name (health reads them)
+DISK_FULL = "disk full"
+CREDENTIALS_REFUSED = "credentials refused"
+NO_ANSWER = "the object store does not answer"
+
+
+def _embedded_store_space_low() -> str | None:
+    """The figure, when the embedded store of this host's vault home (``$VAULT_HOME/s3/data``)
+    is low on space, else None. SeaweedFS answers a write it cannot store with a bare
+    ``InternalError`` ("We encountered an internal error"), so the disk has to be asked."""
+    from vault.config import default_home
+    from vault.storage.embedded import disk_space
+
+    data = default_home() / "s3" / "data"
+    if not data.is_dir():
+        return None
+    space = disk_space(data)
+    return space.describe() if space is not None and space.low else None
+
+
 def _err(action: str, e: Exception) -> StorageError:
+    """One StorageError for a failed call, its cause first where it can be named: "disk full",
+    "credentials refused", "the object store does not answer"; else "object store refused
+    <action>: <code>: <message>" (or "failed" for an error without an S3 answer)."""
     if isinstance(e, ClientError):
         code = e.response.get("Error", {}).get("Code", "?")
         msg = e.response.get("Error", {}).get("Message", "")
-        return StorageError(f"object store refused {action}", detail=f"{code}: {msg}")
+        status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        detail = f"{code}: {msg}"
+        if code in _DISK_FULL_CODES or status == 507 or _DISK_FULL_TEXT.search(msg):
+            return StorageError(f"{DISK_FULL}: the object store refused {action}", detail=detail)
+        if code in _CREDENTIAL_CODES or (code == "403" and action.startswith("head_bucket")):
+            # a HEAD answer has no body: 403 is all there is
+            return StorageError(f"{CREDENTIALS_REFUSED}: the object store refused {action}", detail=detail)
+        if status >= 500 or code in ("InternalError", "ServiceUnavailable"):
+            low = _embedded_store_space_low()
+            if low is not None:
+                return StorageError(f"{DISK_FULL}: the object store refused {action}", detail=f"{detail} ({low})")
+        return StorageError(f"object store refused {action}", detail=detail)
+    if isinstance(e, _NO_ANSWER):
+        return StorageError(f"{NO_ANSWER}: {action} failed", detail=str(e))
     return StorageError(f"object store failed {action}", detail=str(e))
+
+
+#: the key of the write probe (health checks): outside the vault's ``t/`` and ``batches/``
+PROBE_KEY = "_health/probe"
+#: how long a probe version is locked when the bucket's default retention would lock it anyway
+_PROBE_LOCK_SECONDS = 2
+#: how long the answer "does the bucket lock new versions by default?" is kept
+_PROBE_CONFIG_TTL = 300.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +208,69 @@ class ObjectStore:
             self.client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError) as e:
             raise _err("head_bucket", e) from e
+
+    def probe_write(self, key: str = PROBE_KEY) -> float:
+        """Prove that the store accepts a write now; return the seconds it took.
+
+        Puts a few bytes under one fixed key, ``_health/probe``, then deletes that version, so
+        nothing accumulates. The put carries no lock: a bucket without default retention
+        keeps it unlocked and the delete succeeds. A bucket whose Object Lock configuration has
+        a default retention would lock it for years (one version per check): there the probe
+        is written with the shortest lock, GOVERNANCE for ``_PROBE_LOCK_SECONDS``, and each
+        probe first deletes the earlier probe versions whose lock has ended, so at most the
+        probes of the last seconds remain. Raises StorageError (see ``_err``).
+        """
+        started = time.monotonic()
+        body = f"vault write probe {dt.datetime.now(dt.UTC).isoformat()}\n".encode()
+        locked = self._probe_needs_lock()
+        extra: dict[str, Any] = {}
+        if locked:
+            self._drop_old_probes(key)
+            until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=_PROBE_LOCK_SECONDS)
+            extra = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
+        try:
+            r = self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="text/plain",
+                ChecksumSHA256=b64sha256(body),
+                ContentMD5=base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
+                **extra,
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise _err(f"write probe {key}", e) from e
+        version = r.get("VersionId")
+        if version and not locked:
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+            except (ClientError, BotoCoreError) as e:
+                raise _err(f"delete write probe {key}@{version}", e) from e
+        return time.monotonic() - started
+
+    def _probe_needs_lock(self) -> bool:
+        """Whether the bucket locks new versions by default (cached ``_PROBE_CONFIG_TTL`` s)."""
+        cached: tuple[float, bool] | None = getattr(self, "_probe_lock_cache", None)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < _PROBE_CONFIG_TTL:
+            return cached[1]
+        try:
+            cfg = self.client.get_object_lock_configuration(Bucket=self.bucket)
+            rule = cfg.get("ObjectLockConfiguration", {}).get("Rule", {})
+            needs = bool(rule.get("DefaultRetention"))
+        except ClientError:
+            needs = False  # no Object Lock configuration: nothing locks by default
+        except BotoCoreError as e:
+            raise _err("get object lock configuration", e) from e
+        self._probe_lock_cache = (now, needs)
+        return needs
+
+    def _drop_old_probes(self, key: str) -> None:
+        """Delete the probe versions whose short lock has ended (the rest stay until later)."""
+        with contextlib.suppress(StorageError):
+            for version_id, _marker in self.versions(key):
+                with contextlib.suppress(ClientError, BotoCoreError):
+                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
 
     # -- writes ---------------------------------------------------------------------------
     def put(self, key: str, body: bytes, lock: Lock, *, content_type: str = "application/octet-stream") -> StoredObject:

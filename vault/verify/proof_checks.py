@@ -28,12 +28,48 @@ from vault.timestamp.client import Token, verify_token
 from vault.tree.hashtree import root_from_path
 from vault.verify.report import Report
 
+#: JSON read back (from the index, a proof folder or the store) nests at most this deep; the
+#: vault never writes deeper (evidence, paths, manifests, receipts, journal bodies)
+MAX_JSON_DEPTH = 64
 
-def load_json(data: bytes, what: str) -> dict[str, Any]:
+
+def json_depth(obj: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return deepest
+
+
+def parse_json(data: object, what: str, *, binary: bool = True) -> Any:
+    """Untrusted JSON: ``data`` must be bytes (``binary``) or text as the vault wrote it, parse,
+    and nest at most :data:`MAX_JSON_DEPTH` deep; :class:`InputError` naming ``what`` otherwise
+    (never a ``TypeError`` or a ``RecursionError``)."""
+    if binary and not isinstance(data, bytes | bytearray | memoryview):
+        raise InputError(f"{what} is not bytes", detail=f"it is {type(data).__name__}")
+    if not binary and not isinstance(data, str):
+        raise InputError(f"{what} is not text", detail=f"it is {type(data).__name__}")
     try:
-        obj = json.loads(data)
+        obj = json.loads(bytes(data) if isinstance(data, bytes | bytearray | memoryview) else str(data))
+    except RecursionError:
+        raise InputError(f"{what} is JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{what} is not JSON", detail=str(e)) from e
+        raise InputError(f"{what} is not JSON", detail=str(e)) from None
+    if json_depth(obj) > MAX_JSON_DEPTH:
+        raise InputError(f"{what} is JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return obj
+
+
+def load_json(data: object, what: str, *, binary: bool = True) -> dict[str, Any]:
+    """:func:`parse_json`, and the value must be a JSON object."""
+    obj = parse_json(data, what, binary=binary)
     if not isinstance(obj, dict):
         raise InputError(f"{what} is not a JSON object")
     return obj
@@ -45,7 +81,8 @@ def check_payload(report: Report, chunks: Iterable[bytes], evidence: dict[str, A
         sha256.update(c)
         sha3.update(c)
         size += len(c)
-    want = evidence.get("content", {})
+    want = evidence.get("content")
+    want = want if isinstance(want, dict) else {}
     if sha256.hexdigest() != want.get("sha256") or sha3.hexdigest() != want.get("sha3-256"):
         return report.add(
             "payload_digest",
@@ -64,9 +101,9 @@ CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 def _check_timeline(report: Report, evidence_bytes: bytes, batch: dict[str, Any], gen_time: dt.datetime) -> None:
     """The item was received, and the batch made, before the TSA saw the root."""
     try:
-        received = parse_iso(str(json.loads(evidence_bytes)["received_at"]))
+        received = parse_iso(str(load_json(evidence_bytes, "evidence.json")["received_at"]))
         created = parse_iso(str(batch["created_at"]))
-    except (ValueError, KeyError, TypeError) as e:
+    except (InputError, ValueError, KeyError, TypeError) as e:
         report.add("timeline", False, f"times unreadable: {e}")
         return
     late = [
@@ -87,7 +124,7 @@ def check_batch_proof(
     report: Report,
     *,
     evidence_bytes: bytes,
-    path_obj: dict[str, Any],
+    path_obj: object,
     batch_bytes: bytes,
     seal: bytes,
     tsr: bytes,
@@ -107,7 +144,8 @@ def check_batch_proof(
     try:
         leaf, path = parse_path(path_obj)
     except InputError as e:
-        report.add("path_to_root", False, f"{e} {path_obj.get('unreadable', '')}".strip())
+        unreadable = path_obj.get("unreadable", "") if isinstance(path_obj, dict) else ""
+        report.add("path_to_root", False, f"{e} {unreadable}".strip())
     else:
         ev_leaf = hashlib.sha256(evidence_bytes).digest()
         report.add(

@@ -121,12 +121,12 @@ async def deposit(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
                 recs = deposits.parse_records(data)
                 return deposits.deposit_records(ctx, who, recs, meta=meta, packer=request.app.state.packer, **common)
 
-            return loop.run_in_executor(None, run_records)
+            return loop.run_in_executor(request.app.state.executor, run_records)
 
         def run_file() -> Any:
             return deposits.deposit_file(ctx, who, reader, meta=meta, expected_sha256=expected, **common)  # type: ignore[arg-type]
 
-        return loop.run_in_executor(None, run_file)
+        return loop.run_in_executor(request.app.state.executor, run_file)
 
     fields, result = await stream_form(request.stream(), request.headers.get("content-type"), start, max_body=MAX_BODY)
     if result is None:

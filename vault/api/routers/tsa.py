@@ -11,11 +11,27 @@ from vault.timestamp.server import MAX_BODY, handle_tsa_request
 router = APIRouter(tags=["tsa"])
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+
+
 @router.post(
     "/tsa",
     summary="RFC 3161 time-stamp protocol (application/timestamp-query)",
     response_class=Response,
-    responses={200: {"content": {"application/timestamp-reply": {}}}},
+    responses={
+        200: {
+            "description": "a TimeStampResp (a refusal, too, is a DER reply)",
+            "content": {"application/timestamp-reply": {}},
+        },
+        413: {"description": "request too large", "content": _TEXT},
+        415: {"description": "not application/timestamp-query", "content": _TEXT},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/timestamp-query": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def tsa(request: Request) -> Response:
     body = b""

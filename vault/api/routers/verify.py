@@ -13,13 +13,13 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from vault.access.principal import Principal
-from vault.api.deps import Ctx, MaybeWho
+from vault.api.deps import JOURNAL_REFUSALS, Ctx, MaybeWho
 from vault.api.upload import QueueReader, stream_form
 from vault.errors import InputError, TooLarge, Unauthenticated
 from vault.service import bundles, items
 from vault.service.public import certificates
 
-router = APIRouter(prefix="/v1", tags=["verification"])
+router = APIRouter(prefix="/v1", tags=["verification"], dependencies=[JOURNAL_REFUSALS])
 
 MAX_BUNDLE = 2 * 1024**3
 MAX_FILE = 64 * 1024**3
@@ -92,10 +92,10 @@ async def verify(request: Request, ctx: Ctx, who: MaybeWho) -> dict[str, Any]:
 
     def start(fields: dict[str, str], part: str, filename: str | None, reader: QueueReader) -> asyncio.Future[Any]:
         if part == "bundle":
-            return loop.run_in_executor(None, _read_bundle, reader)
+            return loop.run_in_executor(request.app.state.executor, _read_bundle, reader)
         if who is None:
             raise Unauthenticated("an API key is required to look a document up", detail="bundles need none")
-        return loop.run_in_executor(None, _digest, reader)
+        return loop.run_in_executor(request.app.state.executor, _digest, reader)
 
     parts = frozenset({"bundle", "file"})
     got: dict[str, str] = {}
