@@ -135,6 +135,7 @@ def up(
 
     settings = _settings()
     (settings.home / "logs").mkdir(parents=True, exist_ok=True)
+    logging.raiseExceptions = False  # a full disk must not turn every log line into a traceback on stderr
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -157,15 +158,16 @@ def status(json_out: JsonOpt = False) -> None:
     from vault.service.health import check
 
     health = check(_settings())
-    checks, ok = health.checks, health.ok
     if json_out:
-        _emit({"ok": ok, "checks": checks})
+        _emit(health.as_json())
     else:
         t = Table("service", "ok", "detail")
-        for name, c in checks.items():
+        for name, c in health.checks.items():
             t.add_row(name, "yes" if c["ok"] else "[red]NO[/red]", c["detail"])
         out.print(t)
-    raise typer.Exit(0 if ok else 1)
+        if health.cause:
+            err.print(f"[red]not ready:[/red] {health.cause}", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if health.ok else 1)
 
 
 class _ProgressReader:

@@ -26,6 +26,11 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=self.registry,
         )
+        self.audit_problems = Gauge(
+            "vault_audit_problems",
+            "Problems found by the last completeness audit of this process",
+            registry=self.registry,
+        )
         self.tsa_errors = Counter("vault_tsa_errors", "Batches whose time-stamping failed", registry=self.registry)
         self.requests = Counter(
             "vault_http_requests",

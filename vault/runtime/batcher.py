@@ -44,6 +44,16 @@ class Batcher:
     def start(self) -> None:
         self._thread.start()
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _beat(self) -> None:
+        """The heartbeat `vault status` reads; a full disk must not kill the loop."""
+        try:
+            self.heartbeat.write_text(str(time.time()))
+        except OSError as e:
+            self.last_error = f"heartbeat not written: {e.strerror or e}"
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
@@ -70,7 +80,7 @@ class Batcher:
     def _run(self) -> None:
         backoff = self.tick
         while not self._stop.is_set():
-            self.heartbeat.write_text(str(time.time()))
+            self._beat()
             try:
                 if self.due():
                     started = time.monotonic()

@@ -48,6 +48,7 @@ from vault.config import EMBEDDED, Settings
 from vault.context import VaultContext
 from vault.errors import ConfigError, ServiceDown, VaultError
 from vault.keys.pki import load_cert, load_private_key
+from vault.runtime.audit_runner import AuditRunner
 from vault.runtime.batcher import Batcher
 from vault.runtime.recovery import recover_intents
 from vault.runtime.retention_runner import RetentionRunner
@@ -407,11 +408,6 @@ def _timings(seaweed: EmbeddedSeaweed) -> str:
     return f"ready after {steps}" if steps else "ready"
 
 
-def _batcher_alive(batcher: Batcher) -> bool:
-    thread = getattr(batcher, "_thread", None)  # Batcher has no public liveness yet
-    return thread is None or not thread.ident or thread.is_alive()
-
-
 def run_up(
     settings: Settings,
     *,
@@ -452,6 +448,7 @@ def run_up(
     api: _Api | None = None
     batcher: Batcher | None = None
     retention: RetentionRunner | None = None
+    auditor: AuditRunner | None = None
     ctx: VaultContext | None = None
     supervisor: _Supervisor | None = None
     try:
@@ -514,6 +511,8 @@ def run_up(
         batcher.start()
         retention = RetentionRunner(ctx)
         retention.start()
+        auditor = AuditRunner(ctx, on_result=(lambda r: metrics.audit_problems.set(r["problems"])) if metrics else None)
+        auditor.start()
         if seaweed is not None:
             supervisor = _Supervisor(seaweed, settings, state, ctx, api, stop)
         if ready:
@@ -523,12 +522,14 @@ def run_up(
                 raise ConfigError("the API server stopped", detail="see logs/vault.log")
             if supervisor is not None:
                 supervisor.tick()
-            if not _batcher_alive(batcher):
+            if not batcher.alive():
                 log.error("the batcher thread died (last error: %s): starting it again", batcher.last_error)
                 batcher = Batcher(ctx, **hooks)
                 batcher.start()
     finally:
         settings.state_file.unlink(missing_ok=True)
+        if auditor:
+            auditor.stop()
         if retention:
             retention.stop()
         if batcher:

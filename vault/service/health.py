@@ -99,6 +99,23 @@ def _mib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
+def _last_audit(settings: Settings) -> dict[str, Any]:
+    """The last scheduled completeness audit (run/audit.json): not ok when it found problems."""
+    from vault.runtime.audit_runner import last_audit
+
+    last = last_audit(settings.run_dir)
+    if last is None:
+        return {"ok": True, "detail": "no scheduled audit yet (run `vault audit`)"}
+    if last.get("ok"):
+        return {"ok": True, "detail": f"clean at {last.get('at')}"}
+    return {
+        "ok": False,
+        "detail": f"{last.get('problems')} problem(s) at {last.get('at')}: {last.get('problems_by_kind')}; "
+        "see docs/operations.md, 'A failed audit'",
+        "cause": "the completeness audit found problems",
+    }
+
+
 def check(settings: Settings, ctx: Any = None, *, stamp_token: bool = True, write_probe: bool = True) -> Health:
     """Disk, index, object store (answers and takes a write), TSA, retention mode and batcher.
     With ``ctx`` None a context is opened from ``settings`` (the CLI); the API passes its own."""
@@ -169,6 +186,7 @@ def check(settings: Settings, ctx: Any = None, *, stamp_token: bool = True, writ
             }
         except (OSError, ValueError):
             checks["batcher"] = {"ok": False, "detail": "no heartbeat"}
+        checks["audit"] = _last_audit(settings)
     finally:
         if own:
             ctx.close()
