@@ -33,8 +33,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSeaweed]:
     secret = secrets.token_hex(20)
+    # one bucket per test, each taking at least one volume: small volumes, so that the number of
+    # volume slots (free space / volume size) never runs out ("no free volumes left")
     sw = EmbeddedSeaweed(
-        tmp_path_factory.mktemp("seaweed"), access_key="test-" + secrets.token_hex(4), secret_key=secret
+        tmp_path_factory.mktemp("seaweed"),
+        access_key="test-" + secrets.token_hex(4),
+        secret_key=secret,
+        volume_size_mb=16,
     )
     sw.start()
     yield sw

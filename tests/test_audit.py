@@ -150,3 +150,19 @@ def test_the_cli_audit_exits_1_names_problems_and_is_journalled(sealed: Sealed) 
     entries = journal(sealed.ctx, "audit")
     assert [e["details"]["ok"] for e in entries] == [True, False]
     assert entries[1]["details"]["by_kind"] == {"item_row_missing": 1}
+
+
+def test_the_scheduled_audit_reaches_status_and_readyz(sealed: Sealed) -> None:
+    from vault.runtime.audit_runner import AuditRunner
+    from vault.service.health import _last_audit
+
+    assert _last_audit(sealed.settings)["ok"] is True  # none yet: not a failure
+    summary = AuditRunner(sealed.ctx).run_once()
+    assert summary["ok"] is True and _last_audit(sealed.settings)["ok"] is True
+    sql(sealed.ctx, "DELETE FROM items WHERE id = :id", id=sealed.files[0])
+    seen: list[dict[str, object]] = []
+    summary = AuditRunner(sealed.ctx, on_result=seen.append).run_once()
+    assert summary["problems"] == 1 and seen == [summary]
+    status = _last_audit(sealed.settings)
+    assert status["ok"] is False and "item_row_missing" in status["detail"]
+    assert status["cause"] == "the completeness audit found problems"

@@ -16,7 +16,7 @@ from conftest import run_cli
 from vault.batch.sealer import seal_pending
 from vault.config import Settings
 from vault.context import VaultContext
-from vault.errors import InputError, SealError
+from vault.errors import Conflict, InputError, SealError
 from vault.evidence.receipt import verify_receipt
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
@@ -32,7 +32,7 @@ PAYLOAD = b"Intervention report #42, signed by the customer.\n" * 20
 def proof(ctx: VaultContext, tmp_path: Path) -> tuple[Path, str]:
     req = validate(tenant="acme", session="s-9", kind="signed_document", subject="dave", meta={"ip": "192.0.2.55"})
     item_id = deposit_stream(ctx, io.BytesIO(PAYLOAD), req).item_id
-    with pytest.raises(InputError, match="not sealed"):
+    with pytest.raises(Conflict, match="not sealed"):
         export_proof(ctx, item_id, tmp_path / "early")
     seal_pending(ctx)
     return export_proof(ctx, item_id, tmp_path / "proof"), item_id

@@ -134,6 +134,8 @@ _READ_ONLY_AFTER = 5.0
 #: volume size limit (MB) bounds: weed mini's own rule is capacity / 100 rounded up to a power
 #: of two within [64, 1024]; the vault lowers the floor so small disks get small volumes
 _VOLUME_MB_MIN = 8
+#: below this size the vault sets the volume size itself (weed mini's floor of 64 MB is too big)
+SMALL_DISK = 6400 * 1024 * 1024
 _VOLUME_MB_MAX = 1024
 _GiB = 1024**3
 #: prctl(2) option: signal this process gets when the thread that forked it ends
@@ -426,7 +428,11 @@ class EmbeddedSeaweed:
         weed_binary: Path | None = None,
         host: str = "127.0.0.1",
         die_with_parent: bool = True,
+        volume_size_mb: int | None = None,
     ) -> None:
+        """``volume_size_mb``: SeaweedFS's volume size limit (default: its own rule, smaller on
+        small disks). Every bucket takes at least one volume and the number of volumes is free
+        space / that size: a store of many small buckets (a test session) wants small volumes."""
         if not access_key or not secret_key:
             raise ConfigError("SeaweedFS needs a non-empty access key and secret key")
         try:
@@ -438,6 +444,7 @@ class EmbeddedSeaweed:
         self._secret_key = secret_key
         self.host = host
         self.weed_binary = weed_binary if weed_binary is not None else _default_weed_binary()
+        self.volume_size_mb = volume_size_mb
         self._proc: subprocess.Popen[bytes] | None = None
         self._ports: dict[str, int] | None = None
         self._command: list[str] = []
@@ -798,8 +805,12 @@ class EmbeddedSeaweed:
             f"-s3.localSocket={self.run_dir / 's3.sock'}",
         ]
         space = disk_space(self.storage_dir)
-        if space is not None and space.total > 0:
-            # small disks get small volumes, so that a formerly full disk can grow one again
+        if self.volume_size_mb is not None:
+            cmd.append(f"-master.volumeSizeLimitMB={self.volume_size_mb}")
+        elif space is not None and 0 < space.total < SMALL_DISK:
+            # small disks get small volumes, so that a formerly full disk can grow one again; on
+            # larger ones mini's own sizing stays (an explicit limit there means fewer, larger
+            # volumes, and a store with many buckets ran out of volume slots: "no free volumes left")
             cmd.append(f"-master.volumeSizeLimitMB={volume_size_limit_mb(space.total)}")
         # the admin server (maintenance-worker coordinator) runs even with -admin.ui=false;
         # with port 0 mini waits 30 s for it, so it gets a real port like every other one
