@@ -267,3 +267,12 @@ def test_memory_of_a_streamed_upload_stays_flat(api_server: ApiServer) -> None:
     t.join()
     assert r.status_code == 201, r.text
     assert peak[0] - start < size, f"grew by {(peak[0] - start) >> 20} MiB for a {size >> 20} MiB upload"
+
+
+def test_readyz_asks_the_tsa_for_a_token_at_most_once_a_minute(api_server: ApiServer) -> None:
+    with api_server.client() as c:
+        first = c.get("/readyz").json()
+        second = c.get("/readyz").json()
+    assert first["checks"]["tsa"]["ok"] is True and "ago" not in first["checks"]["tsa"]["detail"]
+    assert second["checks"]["tsa"]["ok"] is True and second["checks"]["tsa"]["detail"].endswith("s ago)")
+    assert set(first["checks"]) == set(second["checks"])
