@@ -16,10 +16,8 @@ import json
 import multiprocessing
 import os
 import platform
-import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -31,17 +29,13 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from bench.common import bench_vault
 from vault.batch.sealer import seal_pending
-from vault.config import Settings, TSAConfig
+from vault.config import Settings
 from vault.context import VaultContext
-from vault.envelope.keyring import load_or_create_kek
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
 from vault.ingest.records import RecordPacker, deposit_records
-from vault.keys.pki import generate_dev_pki, load_cert, load_private_key
-from vault.storage.embedded import EmbeddedSeaweed
-from vault.timestamp.responder import TimeStampResponder
-from vault.timestamp.server import TSAServer
 
 MiB = 1024 * 1024
 
@@ -100,32 +94,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=32, help="concurrent single-record callers (and raw PUT threads)")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="vault-bench-"))
-    pki = generate_dev_pki(work / "keys")
-    secret = secrets.token_hex(20)
-    sw = EmbeddedSeaweed(work / "s3", access_key="bench", secret_key=secret)
-    sw.start()
-    tsa = TSAServer(TimeStampResponder(load_cert(pki.tsa.cert), load_private_key(pki.tsa.key))).start()  # type: ignore[arg-type]
-    home = work / "home"
-    (home / "run").mkdir(parents=True)
-    load_or_create_kek(home / "kek.key", create=True)
-    settings = Settings(
-        home=home,
-        database_url=os.environ.get("VAULT_BENCH_DATABASE_URL", f"sqlite:///{home / 'index.sqlite3'}"),
-        s3_endpoint=sw.s3_endpoint,
-        s3_access_key="bench",
-        s3_secret_key=secret,
-        bucket="bench-vault",
-        tsas=(TSAConfig(url=tsa.url, ca=pki.tsa_ca.cert, cert=pki.tsa.cert),),
-        seal_cert=pki.seal.cert,
-        seal_key=pki.seal.key,
-        seal_ca=pki.seal_ca.cert,
-        kek=home / "kek.key",
-        tsa_cert=pki.tsa.cert,
-        tsa_key=pki.tsa.key,
-    )
     results: dict[str, Any] = {"machine": machine(), "records": args.records, "payload_mib": args.mib}
-    try:
+    with bench_vault() as bv:
+        work, settings, sw, secret = bv.work, bv.settings, bv.seaweed, bv.seaweed.secret_key
         ctx = VaultContext.open(settings, migrate_schema=True)
         ctx.store.ensure_bucket()
         # the baseline is boto3 as it comes (default client configuration), as a developer
@@ -251,9 +222,6 @@ def main() -> None:
             "ratio_hashing_vs_openssl": (ossl_sha256 + ossl_sha3) / vh,
         }
         ctx.close()
-    finally:
-        tsa.stop()
-        sw.stop()
 
     print(json.dumps(results, indent=2))
     a, b = results["a"], results["b"]

@@ -49,11 +49,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def vault_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `vault` subprocess on ``home`` (no fault injection inherited)."""
+    env = {**os.environ, "VAULT_HOME": str(home), **extra}
+    env.pop("VAULT_FAULT_INJECT", None)
+    return env
+
+
+def run_vault(
+    home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`vault ARGS` in a subprocess on ``home``; with ``check``, a non-zero exit fails the test."""
+    r = subprocess.run(
+        [sys.executable, "-m", "vault.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else vault_env(home),
+        timeout=timeout,
+    )
+    if check and r.returncode != 0:
+        raise AssertionError(f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
 def start_vault_up(home: Path, port: int, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """`vault up --port PORT ARGS` on ``home`` (initialised), in the background, once its state
     file says it is ready; its stderr goes to ``home/up.log``."""
-    full_env = {**os.environ, "VAULT_HOME": str(home), **(env or {})}
-    full_env.pop("VAULT_FAULT_INJECT", None)
+    full_env = {**vault_env(home), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "vault.cli", "up", "--port", str(port), *args],
         env=full_env,

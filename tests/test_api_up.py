@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from api_support import free_port, start_vault_up
+from api_support import free_port, run_vault, start_vault_up
 
 
 def _vault(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VAULT_HOME": str(home)}
-    r = subprocess.run([sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=env, timeout=180)
-    if check and r.returncode != 0:
-        raise AssertionError(f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+    return run_vault(home, *args, check=check)
 
 
 def _curl(*args: str) -> tuple[int, dict[str, str], bytes]:

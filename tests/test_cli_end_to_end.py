@@ -4,26 +4,19 @@ the other verbs in another, then openssl on the proof folder; Ctrl-C leaves noth
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from api_support import free_port, start_vault_up
+from api_support import free_port, run_vault, start_vault_up, vault_env
 
 
 def _vault(home: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_BATCH_MAX_SECONDS": "600"}
-    env.pop("VAULT_FAULT_INJECT", None)
-    r = subprocess.run([sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=env, timeout=180)
-    if check and r.returncode != 0:
-        raise AssertionError(f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+    return run_vault(home, *args, check=check, env=vault_env(home, VAULT_BATCH_MAX_SECONDS="600"))
 
 
 def _children(pid: int) -> list[int]:

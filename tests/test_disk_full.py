@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from api_support import free_port, run_vault, vault_env
+
 MiB = 1024 * 1024
 TMPFS_SIZE = 200 * MiB
 #: room left for deposits once the first filler is in place
@@ -38,25 +39,12 @@ PAYLOAD = 4 * MiB
 RECOVERY_SECONDS = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_BATCH_MAX_SECONDS": "1"}
-    env.pop("VAULT_FAULT_INJECT", None)
-    return env
+    return vault_env(home, VAULT_BATCH_MAX_SECONDS="1")
 
 
 def _vault(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=_env(home), timeout=120
-    )
-    if check and r.returncode != 0:
-        raise AssertionError(f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+    return run_vault(home, *args, check=check, env=_env(home), timeout=120)
 
 
 def _free(path: Path) -> int:
@@ -115,7 +103,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 def vault_up(tmpfs: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes], str]]:
     home = tmpfs / "home"
     _vault(home, "init")
-    port = _free_port()
+    port = free_port()
     log = tmpfs.parent / "up.log"  # not on the full disk: the test reads it afterwards
     proc = subprocess.Popen(
         [sys.executable, "-m", "vault.cli", "up", "--port", str(port)],

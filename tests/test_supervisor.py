@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,29 +22,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api_support import free_port, run_vault, vault_env
+
 #: the issue's bound on every recovery measured here
 RECOVERY_SECONDS = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "VAULT_HOME": str(home), "VAULT_BATCH_MAX_SECONDS": "600"}
-    env.pop("VAULT_FAULT_INJECT", None)
-    return env
+    return vault_env(home, VAULT_BATCH_MAX_SECONDS="600")
 
 
 def _vault(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "vault.cli", *args], capture_output=True, text=True, env=_env(home), timeout=120
-    )
-    if check and r.returncode != 0:
-        raise AssertionError(f"vault {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}")
-    return r
+    return run_vault(home, *args, check=check, env=_env(home), timeout=120)
 
 
 class Up:
@@ -168,7 +156,7 @@ def ups() -> Iterator[list[Up]]:
 
 
 def test_after_kill_9_of_vault_up_the_next_vault_up_works_at_once(home: Path, payload: bytes, ups: list[Up]) -> None:
-    port = _free_port()
+    port = free_port()
     first = Up(home, port)
     ups.append(first)
     first.wait_ready()
@@ -195,7 +183,7 @@ def test_after_kill_9_of_vault_up_the_next_vault_up_works_at_once(home: Path, pa
 
 
 def test_the_seaweedfs_of_a_killed_vault_up_dies_with_it(home: Path, ups: list[Up]) -> None:
-    up = Up(home, _free_port())
+    up = Up(home, free_port())
     ups.append(up)
     up.wait_ready()
     weed = _weed_pid(home)
@@ -224,7 +212,7 @@ def test_a_leftover_seaweedfs_whose_owner_is_gone_is_stopped(home: Path, payload
     leftover = int(r.stdout.split()[-1])
     assert not _gone(leftover)
     try:
-        port = _free_port()
+        port = free_port()
         up = Up(home, port)
         ups.append(up)
         up.wait_ready()
@@ -237,7 +225,7 @@ def test_a_leftover_seaweedfs_whose_owner_is_gone_is_stopped(home: Path, payload
 
 
 def test_a_killed_seaweedfs_comes_back_by_itself(home: Path, payload: bytes, ups: list[Up]) -> None:
-    port = _free_port()
+    port = free_port()
     up = Up(home, port)
     ups.append(up)
     up.wait_ready()
@@ -272,7 +260,7 @@ def test_a_killed_seaweedfs_comes_back_by_itself(home: Path, payload: bytes, ups
 
 
 def test_vault_up_stops_when_seaweedfs_cannot_be_restarted(home: Path, ups: list[Up]) -> None:
-    up = Up(home, _free_port())
+    up = Up(home, free_port())
     ups.append(up)
     up.wait_ready()
     weed = _weed_pid(home)
