@@ -13,7 +13,6 @@ from pathlib import Path
 import boto3
 
 from vault.config import Settings, TSAConfig
-from vault.envelope.keyring import load_or_create_kek
 from vault.keys.pki import generate_dev_pki, load_cert, load_private_key
 from vault.storage.embedded import EmbeddedSeaweed
 from vault.timestamp.responder import TimeStampResponder
@@ -46,7 +45,6 @@ def bench_vault(**overrides: object) -> Iterator[BenchVault]:
     tsa = TSAServer(TimeStampResponder(load_cert(pki.tsa.cert), load_private_key(pki.tsa.key))).start()  # type: ignore[arg-type]
     home = work / "home"
     (home / "run").mkdir(parents=True)
-    load_or_create_kek(home / "kek.key", create=True)
     settings = Settings(
         home=home,
         database_url=os.environ.get("VAULT_BENCH_DATABASE_URL", f"sqlite:///{home / 'index.sqlite3'}"),
@@ -59,6 +57,7 @@ def bench_vault(**overrides: object) -> Iterator[BenchVault]:
         seal_key=pki.seal.key,
         seal_ca=pki.seal_ca.cert,
         kek=home / "kek.key",
+        kek_dir=home / "keys" / "kek",
         tsa_cert=pki.tsa.cert,
         tsa_key=pki.tsa.key,
         **overrides,  # type: ignore[arg-type]

@@ -16,7 +16,6 @@ from sqlalchemy import create_engine, text
 
 from vault.config import Settings, TSAConfig
 from vault.context import VaultContext
-from vault.envelope.keyring import load_or_create_kek
 from vault.keys.pki import DevPKI, generate_dev_pki, load_cert, load_private_key
 from vault.storage.embedded import EmbeddedSeaweed
 from vault.timestamp.responder import TimeStampResponder
@@ -89,7 +88,6 @@ def settings(
 ) -> Settings:
     home = tmp_path / "home"
     (home / "run").mkdir(parents=True)
-    load_or_create_kek(home / "kek.key", create=True)
     (home / "config.toml").write_text("# test vault\n")
     return Settings(
         home=home,
@@ -103,6 +101,7 @@ def settings(
         seal_key=pki.seal.key,
         seal_ca=pki.seal_ca.cert,
         kek=home / "kek.key",
+        kek_dir=home / "keys" / "kek",
         tsa_cert=pki.tsa.cert,
         tsa_key=pki.tsa.key,
         batch_max_items=1000,
@@ -141,6 +140,12 @@ def write_config(settings: Settings) -> Path:
         f'seal_key = "{settings.seal_key}"',
         f'seal_ca = "{settings.seal_ca}"',
         f'kek = "{settings.kek}"',
+        f'kek_store = "{settings.kek_store}"',
+        f'kek_dir = "{settings.kek_dir}"',
+        f'pkcs11_library = "{settings.pkcs11_library}"',
+        f'pkcs11_token = "{settings.pkcs11_token}"',
+        f'pkcs11_key_label = "{settings.pkcs11_key_label}"',
+        *([f'pkcs11_pin_file = "{settings.pkcs11_pin_file}"'] if settings.pkcs11_pin_file else []),
         f'tsa_cert = "{settings.tsa_cert}"',
         f'tsa_key = "{settings.tsa_key}"',
         f"batch_max_items = {settings.batch_max_items}",
@@ -171,3 +176,4 @@ def run_cli(settings: Settings, *args: str, env: dict[str, str] | None = None, i
 
 
 from api_support import api_server  # noqa: E402, F401  (the HTTP API fixture, shared)
+from kek_support import softhsm  # noqa: E402, F401  (the SoftHSM2 token fixture, shared)

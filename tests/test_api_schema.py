@@ -53,6 +53,8 @@ from vault.timestamp.responder import TimeStampResponder
 PURPOSES = tuple(p.value for p in Purpose)
 # RFC 3161 requests are DER bytes: sent as they are generated, like application/octet-stream
 schemathesis.serializer.alias("application/timestamp-query", "application/octet-stream")
+# tus PATCH bodies (/v1/uploads) are raw bytes too
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: per operation and generation mode: enough to reach each handler's branches, small enough for CI
 MAX_EXAMPLES = 8

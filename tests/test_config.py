@@ -32,7 +32,7 @@ def test_empty_home_gives_embedded_defaults(tmp_path: Path) -> None:
     assert (s.seal_cert, s.seal_key, s.seal_ca) == (keys / "seal.pem", keys / "seal.key", keys / "seal-ca.pem")
     assert s.kek == keys / "kek.key"
     assert (s.tsa_cert, s.tsa_key) == (keys / "tsa.pem", keys / "tsa.key")
-    assert s.tsas == (TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem"),)
+    assert s.tsas == (TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem", self_operated=True),)
     assert (s.keys_dir, s.run_dir, s.config_file) == (keys, tmp_path / "run", tmp_path / "config.toml")
     assert s.state_file == tmp_path / "run" / "state.json"
     assert not (tmp_path / "config.toml").exists()  # loading never writes
@@ -93,7 +93,7 @@ def test_default_config_reads_back(tmp_path: Path) -> None:
     assert s.batch_max_seconds == 5.0
     assert s.seal_cert == keys / "seal.pem"
     assert s.kek == keys / "kek.key"
-    assert s.tsas == (TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem"),)
+    assert s.tsas == (TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem", self_operated=True),)
 
 
 def test_each_default_config_has_its_own_credentials(tmp_path: Path) -> None:

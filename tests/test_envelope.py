@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vault.envelope.keyring import KeyRing, load_or_create_kek
+from vault.envelope.keyring import DataKeyBinding, KeyRing
 from vault.envelope.stream import (
     HEADER_LEN,
     MAGIC,
@@ -23,6 +23,8 @@ from vault.envelope.stream import (
     encrypt_bytes,
 )
 from vault.errors import KeyError_
+from vault.keys.kek.files import FileKekStore
+from vault.keys.kek.store import EpochKeyMissing
 
 CHUNK = 64
 KEY = bytes(range(32))
@@ -261,118 +263,115 @@ def test_encryptor_refuses_use_after_last() -> None:
         enc.chunk(b"x" * CHUNK, last=False)
 
 
-# -- key ring --------------------------------------------------------------------------------
-
+# -- key ring ----------------------------------------------------------------------------------
 
 KEK = bytes.fromhex("11" * 32)
-OTHER_KEK = bytes.fromhex("22" * 32)
+B = DataKeyBinding("tenant-a", "subject-1", "support", 1)
 
 
-def test_wrap_unwrap_round_trip() -> None:
-    ring = KeyRing(KEK)
-    dek, wrapped = ring.new_wrapped_key("tenant-a", "subject-1")
+@pytest.fixture
+def ring(tmp_path: Path) -> KeyRing:
+    store = FileKekStore(tmp_path / "kek")
+    store.create(1)
+    return KeyRing(store)
+
+
+def test_wrap_unwrap_round_trip(ring: KeyRing, tmp_path: Path) -> None:
+    dek, wrapped = ring.new_data_key(B, 1)
     assert len(dek) == 32
     assert dek not in wrapped
     assert len(wrapped) == 12 + 32 + 16
-    assert ring.unwrap(wrapped, "tenant-a", "subject-1") == dek
-    assert KeyRing(KEK).unwrap(wrapped, "tenant-a", "subject-1") == dek  # a new ring, same KEK
+    assert ring.unwrap_data_key(wrapped, B, 1) == dek
+    assert KeyRing(FileKekStore(tmp_path / "kek")).unwrap_data_key(wrapped, B, 1) == dek  # a new ring, same store
     # the unwrapped key actually works as a stream key
     assert decrypt_bytes(dek, CTX, encrypt_bytes(dek, CTX, b"hello", chunk_size=CHUNK)) == b"hello"
 
 
-def test_each_subject_gets_a_fresh_key() -> None:
-    ring = KeyRing(KEK)
-    d1, w1 = ring.new_wrapped_key("t", "s")
-    d2, w2 = ring.new_wrapped_key("t", "s")
+def test_each_subject_gets_a_fresh_key(ring: KeyRing) -> None:
+    d1, w1 = ring.new_data_key(B, 1)
+    d2, w2 = ring.new_data_key(B, 1)
     assert d1 != d2
     assert w1[:12] != w2[:12]
 
 
 @pytest.mark.parametrize(
-    ("tenant", "subject"),
+    "other",
     [
-        ("tenant-b", "subject-1"),
-        ("tenant-a", "subject-2"),
-        ("tenant-as", "ubject-1"),  # same concatenation without a separator
-        ("tenant-", "asubject-1"),
-        ("tenant-a\x00subject-1", ""),
-        ("", ""),
+        DataKeyBinding("tenant-b", "subject-1", "support", 1),
+        DataKeyBinding("tenant-a", "subject-2", "support", 1),
+        DataKeyBinding("tenant-as", "ubject-1", "support", 1),  # same concatenation without a separator
+        DataKeyBinding("tenant-a", "subject-1", "transaction_proof", 1),  # another purpose scope
+        DataKeyBinding("tenant-a", "subject-1", "support", 2),  # another generation
+        DataKeyBinding("tenant-a\x00subject-1", "", "support", 1),
+        DataKeyBinding("", "", "", 0),
     ],
 )
-def test_unwrap_under_other_tenant_or_subject_fails(tenant: str, subject: str) -> None:
-    ring = KeyRing(KEK)
-    _, wrapped = ring.new_wrapped_key("tenant-a", "subject-1")
+def test_unwrap_under_another_binding_fails(ring: KeyRing, other: DataKeyBinding) -> None:
+    _, wrapped = ring.new_data_key(B, 1)
     with pytest.raises(KeyError_):
-        ring.unwrap(wrapped, tenant, subject)
+        ring.unwrap_data_key(wrapped, other, 1)
 
 
-def test_unwrap_with_other_kek_fails() -> None:
-    _, wrapped = KeyRing(KEK).new_wrapped_key("t", "s")
+def test_unwrap_under_another_epoch_or_store_fails(ring: KeyRing, tmp_path: Path) -> None:
+    _, wrapped = ring.new_data_key(B, 1)
+    ring.store.create(2)
     with pytest.raises(KeyError_):
-        KeyRing(OTHER_KEK).unwrap(wrapped, "t", "s")
+        ring.unwrap_data_key(wrapped, B, 2)  # relabelled with another epoch
+    other = FileKekStore(tmp_path / "other")
+    other.create(1)
+    with pytest.raises(KeyError_):
+        KeyRing(other).unwrap_data_key(wrapped, B, 1)
+    ring.store.destroy(1)
+    with pytest.raises(EpochKeyMissing):
+        ring.unwrap_data_key(wrapped, B, 1)
 
 
-def test_unwrap_tampered_wrapped_key_fails() -> None:
-    ring = KeyRing(KEK)
-    _, wrapped = ring.new_wrapped_key("t", "s")
+def test_unwrap_tampered_wrapped_key_fails(ring: KeyRing) -> None:
+    _, wrapped = ring.new_data_key(B, 1)
     for i in (0, 11, 12, len(wrapped) - 1):
         with pytest.raises(KeyError_):
-            ring.unwrap(flip_at(wrapped, i), "t", "s")
+            ring.unwrap_data_key(flip_at(wrapped, i), B, 1)
 
 
 @pytest.mark.parametrize("keep", [0, 5, 12, 20, 59])
-def test_unwrap_truncated_wrapped_key_is_a_key_error(keep: int) -> None:
-    ring = KeyRing(KEK)
-    _, wrapped = ring.new_wrapped_key("t", "s")
+def test_unwrap_truncated_wrapped_key_is_a_key_error(ring: KeyRing, keep: int) -> None:
+    _, wrapped = ring.new_data_key(B, 1)
     with pytest.raises(KeyError_):
-        ring.unwrap(wrapped[:keep], "t", "s")
+        ring.unwrap_data_key(wrapped[:keep], B, 1)
 
 
-def test_kek_id_stable_and_distinct() -> None:
-    assert KeyRing(KEK).kek_id == KeyRing(bytes(KEK)).kek_id
-    assert KeyRing(KEK).kek_id != KeyRing(OTHER_KEK).kek_id
-    assert len(KeyRing(KEK).kek_id) == 16
-    int(KeyRing(KEK).kek_id, 16)
-    assert KEK.hex()[:16] not in KeyRing(KEK).kek_id  # derived, not a slice of the key
+def test_a_key_wrapped_before_epochs_unwraps_as_epoch_0(tmp_path: Path) -> None:
+    legacy = tmp_path / "kek.key"
+    legacy.write_text(KEK.hex() + "\n")
+    dek, nonce = bytes(range(32)), bytes(12)
+    wrapped = nonce + AESGCM(KEK).encrypt(nonce, dek, B.aad(0))
+    store = FileKekStore(tmp_path / "kek", legacy=legacy)
+    assert store.epochs() == [0]
+    assert KeyRing(store).unwrap_data_key(wrapped, B, 0) == dek
+    assert B.aad(0) == b"vault-dek" + b"\x00\x08tenant-a" + b"\x00\x09subject-1"  # tenant and subject only
 
 
-def test_load_or_create_kek_creates_0600_file_only_when_asked(tmp_path: Path) -> None:
-    path = tmp_path / "keys" / "kek.key"
+def test_epoch_files_are_0600_in_a_0700_folder_and_created_once(tmp_path: Path) -> None:
+    store = FileKekStore(tmp_path / "kek")
+    store.create(1)
+    assert stat.S_IMODE((tmp_path / "kek").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "kek" / "epoch-1.key").stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        store.create(1)  # never a new key under a used epoch
+    store.create(3)
+    assert store.epochs() == [1, 3]
+    store.destroy(1)
+    store.destroy(1)  # idempotent
+    assert store.epochs() == [3] and not (tmp_path / "kek" / "epoch-1.key").exists()
+
+
+@pytest.mark.parametrize("content", ["not hex at all", "zz" * 32, "11" * 31, "11" * 33, "", "1" * 63])
+def test_bad_epoch_files_are_refused(tmp_path: Path, content: str) -> None:
+    (tmp_path / "kek").mkdir()
+    (tmp_path / "kek" / "epoch-1.key").write_text(content)
     with pytest.raises(KeyError_):
-        load_or_create_kek(path)
-    assert not path.exists()
-    kek = load_or_create_kek(path, create=True)
-    assert len(kek) == 32
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert path.read_text().strip() == kek.hex()
-    # loading again (with or without create) returns the same key, never a new one
-    assert load_or_create_kek(path) == kek
-    assert load_or_create_kek(path, create=True) == kek
-
-
-def test_load_or_create_kek_keys_differ_between_files(tmp_path: Path) -> None:
-    assert load_or_create_kek(tmp_path / "a", create=True) != load_or_create_kek(tmp_path / "b", create=True)
-
-
-@pytest.mark.parametrize(
-    "content",
-    ["not hex at all", "zz" * 32, "11" * 31, "11" * 33, "", "1" * 63],
-)
-def test_load_kek_refuses_bad_files(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "kek.key"
-    path.write_text(content)
-    with pytest.raises(KeyError_):
-        load_or_create_kek(path)
-    with pytest.raises(KeyError_):
-        load_or_create_kek(path, create=True)
-    assert path.read_text() == content  # never overwritten
-
-
-def test_load_kek_accepts_surrounding_whitespace(tmp_path: Path) -> None:
-    path = tmp_path / "kek.key"
-    path.write_text("\n  " + KEK.hex() + "  \n")
-    os.chmod(path, 0o600)
-    assert load_or_create_kek(path) == KEK
+        KeyRing(FileKekStore(tmp_path / "kek")).new_data_key(B, 1)
+    assert (tmp_path / "kek" / "epoch-1.key").read_text() == content  # never overwritten
 
 
 def test_each_stream_gets_its_own_key_from_a_fresh_salt() -> None:

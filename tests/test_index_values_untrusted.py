@@ -58,7 +58,9 @@ def test_a_changed_sha256_column_never_enters_the_destruction_record(vctx: Vault
     run = apply_retention(vctx, seal=False)
     assert [d["id"] for d in run.destroyed] == [log] and run.failed == []
     [record] = journal(vctx, "destroy")
-    assert record["details"]["items"][0]["sha256"] == hashlib.sha256(LOG).hexdigest()
+    # a salted item (vault-evidence/2, ADR 0010) has no plain digest to copy: null, never the index's "fff…"
+    assert record["details"]["items"][0]["sha256"] is None
+    assert record["details"]["items"][0]["leaf"] == item(vctx, log).leaf.hex()  # type: ignore[union-attr]
 
 
 def test_a_row_that_does_not_match_its_sealed_evidence_is_not_destroyed(vctx: VaultContext) -> None:
@@ -95,7 +97,7 @@ def test_subject_access_takes_digests_from_the_seal_and_lists_a_missing_object(
     assert (r["items"], r["unavailable"]) == (3, 1)
     doc = json.loads((tmp_path / "alice" / "subject.json").read_text())
     by_id = {e["id"]: e for e in doc["items"]}
-    assert by_id[log]["content_sha256"] == hashlib.sha256(LOG).hexdigest()
+    assert by_id[log]["content_sha256"] is None  # salted (ADR 0010): nothing plain to give, never the index's "fff…"
     assert (tmp_path / "alice" / "files" / log).read_bytes() == LOG
     assert by_id[ip]["fields"] == {"ip": "203.0.113.7", "subject": "alice"}
     assert by_id[gone]["status"] == "unavailable" and "object version missing" in by_id[gone]["problem"]

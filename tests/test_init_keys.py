@@ -24,12 +24,13 @@ def test_init_is_idempotent_and_keeps_keys(tmp_path: Path) -> None:
     home = tmp_path / "var"
     assert _vault(home, "init").returncode == 0
     keys = home / "keys"
-    before = {p.name: _digest(p) for p in keys.iterdir()}
-    assert {"seal-ca.pem", "seal.pem", "seal.key", "tsa-ca.pem", "tsa.pem", "tsa.key", "kek.key"} <= set(before)
+    before = {p.name: _digest(p) for p in keys.rglob("*") if p.is_file()}
+    assert {"seal-ca.pem", "seal.pem", "seal.key", "tsa-ca.pem", "tsa.pem", "tsa.key"} <= set(before)
     assert oct((keys / "seal.key").stat().st_mode & 0o777) == "0o600"
-    assert oct((keys / "kek.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((keys / "kek").stat().st_mode & 0o777) == "0o700"
+    assert oct((keys / "kek/epoch-1.key").stat().st_mode & 0o777) == "0o600"
     assert _vault(home, "init").returncode == 0
-    assert {p.name: _digest(p) for p in keys.iterdir()} == before
+    assert {p.name: _digest(p) for p in keys.rglob("*") if p.is_file()} == before
 
 
 def test_init_refuses_to_regenerate_part_of_a_key_set(tmp_path: Path) -> None:
@@ -55,9 +56,11 @@ def test_init_refuses_a_new_kek_when_wrapped_keys_exist(tmp_path: Path) -> None:
     from vault.tenants.registry import ensure_tenant
 
     ensure_tenant(ctx.sessions, "acme", proof_years=15, now=ctx.now())
-    ctx.data_keys.data_key("acme", "alice", "support")  # a data key wrapped by the current KEK
+    ctx.data_keys.data_key("acme", "alice", "support")  # a data key wrapped by the current KEK epoch
     ctx.close()
-    (home / "keys/kek.key").unlink()
+    epoch_file = home / "keys/kek/epoch-1.key"
+    assert oct(epoch_file.stat().st_mode & 0o777) == "0o600"
+    epoch_file.unlink()
     r = _vault(home, "init")
-    assert r.returncode == 2 and "key-encryption key is missing" in r.stderr
-    assert not (home / "keys/kek.key").exists()
+    assert r.returncode == 2 and "KEK store lacks epochs" in r.stderr
+    assert not epoch_file.exists()  # no new key silently replaces the lost one

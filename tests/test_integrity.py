@@ -19,6 +19,7 @@ from sqlalchemy import update
 from seaweed_support import filer_delete_version, filer_overwrite_version
 from vault.batch.sealer import seal_pending
 from vault.context import VaultContext
+from vault.evidence.sealed import open_salt
 from vault.index.models import Batch, Item, JournalEntry
 from vault.ingest.common import validate
 from vault.ingest.files import deposit_stream
@@ -62,7 +63,7 @@ def test_large_payload_multipart_round_trip(ctx: VaultContext, tmp_path: Path) -
     item, _ = load_item(ctx, item_id)
     head = ctx.store.client.head_object(Bucket=ctx.store.bucket, Key=item.object_key, VersionId=item.version_id)
     assert "-" in head["ETag"], "a 64 MiB payload must go up as a multipart upload"
-    assert item.sha256 == src.sha.hexdigest()
+    assert item.sha256 is None  # erasable: salted digests only (ADR 0010); verify_item checks them below
     seal_pending(ctx)
     assert verify_item(ctx, item_id).valid
     out = export_proof(ctx, item_id, tmp_path / "proof")
@@ -208,7 +209,10 @@ def test_file_deposits_store_every_byte_single_or_multipart(ctx: VaultContext, t
     with open(path, "rb") as f:
         item_id = deposit_stream(ctx, f, req).item_id
     item, _ = load_item(ctx, item_id)
-    assert item.size == len(data) and item.sha256 == hashlib.sha256(data).hexdigest()
+    assert item.size == len(data) and item.sha256 is None  # erasable: salted digests only (ADR 0010)
+    evidence = json.loads(item.evidence or b"{}")
+    salt = open_salt(ctx.data_keys.by_id(item.subject_key_id)[1] or b"", item_id, evidence)
+    assert hashlib.sha256(salt + data).hexdigest() == evidence["content"]["salted_sha256"]
     head = ctx.store.client.head_object(Bucket=ctx.store.bucket, Key=item.object_key, VersionId=item.version_id)
     assert ("-" in head["ETag"]) == (size_mib > 8)
     seal_pending(ctx)

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from conftest import run_cli
 from vault.batch.sealer import seal_pending
@@ -148,7 +149,12 @@ def test_forged_folder_passes_only_until_anchors_are_pinned(proof: tuple[Path, s
     (forged / "batch.json").write_bytes(canonical(batch))
     (forged / "seal.p7s").write_bytes(Sealer.from_files(attacker.seal.cert, attacker.seal.key).seal(canonical(batch)))
     shutil.copy(attacker.seal_ca.cert, forged / "certs/seal-ca.pem")
-    assert verify_bundle(forged).valid  # self-consistent with its own anchors...
+    trust = json.loads((forged / "trust.json").read_text())
+    assert not verify_bundle(forged).valid  # the folder declares the vault's sealing certificate...
+    trust["seal_fingerprints"] = [load_cert(attacker.seal.cert).fingerprint(hashes.SHA256()).hex()]
+    (forged / "trust.json").write_text(json.dumps(trust))  # ...so the forger rewrites that too,
+    (forged / "receipt.json").unlink()  # and drops the receipt, sealed by the vault's certificate
+    assert verify_bundle(forged).valid  # self-consistent with its own anchors and declaration...
     pinned = verify_bundle(forged, seal_ca=d / "certs/seal-ca.pem", tsa_ca=d / "certs/tsa-ca.pem")
     assert not pinned.valid and _failed(pinned) == {"seal"}  # ...but not with the provider's
 

@@ -121,7 +121,7 @@ def test_access_export_lists_the_subjects_items_with_purpose_basis_retention_fie
         ("deposit", [tp]),
         ("subject_object", None),
     ]
-    ref = vctx.keyring.pseudonym("acme", "alice")
+    ref = vctx.pseudonyms.of("acme", "alice")
     assert {r["subject_ref"] for r in doc["requests"]} == {ref}
     [access] = journal(vctx, "subject_access")
     assert access["subject_ref"] == ref and access["details"]["items"] == 3
@@ -198,7 +198,7 @@ def test_rectify_seals_a_correction_and_keeps_the_original_as_evidence(vctx: Vau
 
     [j, _] = journal(vctx, "subject_rectify")
     assert j["details"] == {"item": cm, "field": "ip", "correction": fix}
-    assert j["subject_ref"] == vctx.keyring.pseudonym("acme", "alice")
+    assert j["subject_ref"] == vctx.pseudonyms.of("acme", "alice")
 
     # the access export shows the corrected item once, with its original fields
     subject_access(vctx, "acme", "alice", tmp_path / "out")
@@ -288,7 +288,7 @@ def test_restriction_limits_reads_to_legal_and_dpo_until_lifted(vctx: VaultConte
         ("2024-06-02T10:00:00.000000Z", False),
         ("2024-06-02T10:00:00.000000Z", True),
     ]
-    assert {e["subject_ref"] for e in entries} == {vctx.keyring.pseudonym("acme", "alice")}
+    assert {e["subject_ref"] for e in entries} == {vctx.pseudonyms.of("acme", "alice")}
     with pytest.raises(NotFound):
         restrict(vctx, "nobody", "alice")
 
@@ -397,7 +397,7 @@ def test_a_deposit_after_erasure_gets_a_new_key_generation(vctx: VaultContext) -
         ).all()
     assert [(k.generation, k.wrapped_key is None) for k in keys] == [(1, True), (2, False)]
     # the destroyed row no longer names the subject: only its keyed pseudonym, as in the journal
-    assert keys[0].subject == "#" + vctx.keyring.pseudonym("acme", "alice") and keys[1].subject == "alice"
+    assert keys[0].subject == "#" + vctx.pseudonyms.of("acme", "alice") and keys[1].subject == "alice"
     assert {item(vctx, i).subject_key_id for i in (new, new_file)} == {keys[1].id}
     assert {item(vctx, i).subject_key_id for i in (old, old_file)} == {keys[0].id}
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from vault.batch.manifest import BATCH_TYPE, GENESIS_ROOT, PATH_TYPE, TREE_RULE, batch_manifest, parse_path, path_json
-from vault.envelope.keyring import KeyRing
+from vault.envelope.keyring import DataKeyBinding, KeyRing, pseudonym
 from vault.envelope.stream import MAGIC, SCHEME, StreamEncryptor, decrypt_bytes, decrypt_stream, encrypt_bytes
 from vault.errors import InputError, KeyError_, SealError
 from vault.evidence.canonical import canonical
@@ -38,6 +38,7 @@ from vault.evidence.manifest import MANIFEST_TYPE, StoragePin, item_manifest, le
 from vault.evidence.receipt import RECEIPT_TYPE, sign_receipts, verify_receipt
 from vault.journal.entry import JOURNAL_TYPE, EntryBody
 from vault.journal.entry import leaf_of as journal_leaf_of
+from vault.keys.kek.files import FileKekStore
 from vault.privacy.commitments import check_disclosure, disclose, parse_disclosure
 from vault.seal.cms import verify_detached
 from vault.tree.hashtree import build_tree, root_from_path, verify_path
@@ -170,35 +171,41 @@ def test_evs1_vector_tampered_or_misread_is_refused(case: dict[str, Any]) -> Non
 
 
 def test_kek_id() -> None:
+    """Rows wrapped before epochs carry this ``kek_id``; rows since carry ``epoch-<N>``."""
     kek = bytes.fromhex(KEYS["kek"])
-    assert KeyRing(kek).kek_id == KEYS["kek_id"] == hashlib.sha256(b"vault-kek-id" + kek).hexdigest()[:16]
+    assert KEYS["kek_id"] == hashlib.sha256(b"vault-kek-id" + kek).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("case", KEYS["wraps"], ids=lambda c: f"{c['tenant']}/{c['subject']}")
-def test_wrapped_data_keys(case: dict[str, Any]) -> None:
+def test_wrapped_data_keys(case: dict[str, Any], tmp_path: Path) -> None:
     kek, dek = bytes.fromhex(KEYS["kek"]), bytes.fromhex(case["data_key"])
     tenant, subject = case["tenant"], case["subject"]
     t, s = tenant.encode(), subject.encode()
     aad = b"vault-dek" + len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s
-    assert bytes.fromhex(case["aad"]) == aad == KeyRing._aad(tenant, subject)
+    binding = DataKeyBinding(tenant, subject, "*", 1)
+    assert bytes.fromhex(case["aad"]) == aad == binding.aad(0)  # epoch 0: the KEK of before epochs
     wrapped, nonce = bytes.fromhex(case["wrapped"]), bytes.fromhex(case["nonce"])
     # KeyRing draws its own nonce and key: the bytes are reproduced with the code's AAD, as documented
-    assert wrapped == nonce + AESGCM(kek).encrypt(nonce, dek, KeyRing._aad(tenant, subject))
+    assert wrapped == nonce + AESGCM(kek).encrypt(nonce, dek, binding.aad(0))
     assert len(wrapped) == 60
-    assert KeyRing(kek).unwrap(wrapped, tenant, subject) == dek
+    legacy = tmp_path / "kek.key"
+    legacy.write_text(kek.hex())
+    ring = KeyRing(FileKekStore(tmp_path / "kek", legacy=legacy))
+    assert ring.unwrap_data_key(wrapped, binding, 0) == dek
     assert AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], aad) == dek
     with pytest.raises(KeyError_):
-        KeyRing(kek).unwrap(wrapped, tenant + "x", subject)
+        ring.unwrap_data_key(wrapped, DataKeyBinding(tenant + "x", subject, "*", 1), 0)
 
 
 @pytest.mark.parametrize("case", KEYS["pseudonyms"], ids=lambda c: f"{c['tenant']}/{c['subject']}")
 def test_journal_pseudonyms(case: dict[str, Any]) -> None:
     kek = bytes.fromhex(KEYS["kek"])
-    assert KeyRing(kek).pseudonym(case["tenant"], case["subject"]) == case["subject_ref"]
     k = hmac.HMAC(kek, hashes.SHA256())
     k.update(b"vault-journal-subject-pseudonym")
+    subject_key = k.finalize()  # these vectors' per-subject pseudonym key (derived as before ADR 0011)
+    assert pseudonym(subject_key, case["tenant"], case["subject"]) == case["subject_ref"]
     t, s = case["tenant"].encode(), case["subject"].encode()
-    mac = hmac.HMAC(k.finalize(), hashes.SHA256())
+    mac = hmac.HMAC(subject_key, hashes.SHA256())
     mac.update(len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s)
     assert case["subject_ref"] == "sr_" + mac.finalize().hex()[:40]
 

@@ -6,7 +6,7 @@ import io
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import MetaData, func, select
 
 from vault.context import VaultContext
 from vault.index.models import Item, JournalEntry
@@ -66,3 +66,30 @@ def journal(ctx: VaultContext, action: str) -> list[dict[str, Any]]:
 def count(ctx: VaultContext, model: Any, *where: Any) -> int:
     with ctx.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def bucket_objects(ctx: VaultContext) -> dict[str, bytes]:
+    """Every object version (and nothing else) in the test's bucket."""
+    client: Any = ctx.store.client
+    found: dict[str, bytes] = {}
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=ctx.store.bucket):
+        for v in page.get("Versions", []):
+            body = client.get_object(Bucket=ctx.store.bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+            found[f"{v['Key']}@{v['VersionId']}"] = body
+    return found
+
+
+def index_rows(ctx: VaultContext) -> dict[str, bytes]:
+    """Every row of every table of the index, each value as bytes (text UTF-8 encoded)."""
+    meta = MetaData()
+    meta.reflect(bind=ctx.engine)
+    found: dict[str, bytes] = {}
+    with ctx.engine.connect() as c:
+        for table in meta.sorted_tables:
+            for n, row in enumerate(c.execute(select(table))):
+                for col, value in row._mapping.items():
+                    if value is None:
+                        continue
+                    raw = bytes(value) if isinstance(value, bytes | bytearray | memoryview) else str(value).encode()
+                    found[f"{table.name}[{n}].{col}"] = raw
+    return found

@@ -157,14 +157,29 @@ def status(json_out: JsonOpt = False) -> None:
     """Check that the running vault's services answer (exit 0) or not (exit 1)."""
     from vault.service.health import check
 
-    health = check(_settings())
+    settings = _settings()
+    health = check(settings)
+    # whose clock the tokens carry (ADR 0009): the built-in TSA is the operator's own
+    tsas = [
+        {"url": t.url, "self_operated": settings.tsa_self_operated(t)}
+        | ({"note": "self-operated, not independent"} if settings.tsa_self_operated(t) else {})
+        for t in settings.tsas
+    ]
     if json_out:
-        _emit(health.as_json())
+        _emit({**health.as_json(), "tsas": tsas})
     else:
         t = Table("service", "ok", "detail")
         for name, c in health.checks.items():
             t.add_row(name, "yes" if c["ok"] else "[red]NO[/red]", c["detail"])
         out.print(t)
+        for tsa in tsas:
+            if tsa["self_operated"]:
+                err.print(
+                    f"[yellow]note:[/yellow] TSA {tsa['url']} is self-operated, not independent: its key and clock "
+                    "are yours, so its tokens prove nothing against you; add an independent TSA (infra/tsa/README.md)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
         if health.cause:
             err.print(f"[red]not ready:[/red] {health.cause}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if health.ok else 1)
@@ -302,6 +317,14 @@ def _print_report(report: Any, json_out: bool) -> None:
             "[yellow]note:[/yellow] the trust anchors came from the folder itself; compare their fingerprints "
             "with the ones the provider and the TSA publish, or pin them with --seal-ca and --tsa-ca"
         )
+    if report.info.get("seal_identity") == "declared by the folder":
+        err.print(
+            "[yellow]note:[/yellow] the seal's signer was checked only against the fingerprints the folder "
+            "declares (trust.json); pin the vault's sealing certificate with --seal-fingerprint"
+        )
+    tsa = report.info.get("tsa")
+    if isinstance(tsa, dict) and tsa.get("self_operated"):
+        err.print(f"[yellow]note:[/yellow] {tsa.get('note')}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -311,16 +334,47 @@ def verify(
     bundle: Annotated[Path | None, typer.Option(help="Proof folder to verify offline.")] = None,
     seal_ca: Annotated[Path | None, typer.Option(help="Pin the seal CA (offline) instead of the folder's own.")] = None,
     tsa_ca: Annotated[Path | None, typer.Option(help="Pin the TSA CA (offline) instead of the folder's own.")] = None,
+    seal_fingerprint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seal-fingerprint",
+            help="Pin the vault's sealing certificate by SHA-256 fingerprint (offline; repeatable) "
+            "instead of the ones the folder declares.",
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Look a document up: is it in the vault? (online)")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Verify an item online, or a proof folder offline. Exit 0 valid, 1 invalid or pending, 2 error,
-    3 destroyed (content gone under a retention rule or an erasure; its proof of existence intact)."""
-    if (item is None) == (bundle is None):
-        raise InputError("give either an item id or --bundle DIR")
+    """Verify an item online, a proof folder offline, or look a document up (--file). Exit 0 valid,
+    1 invalid, pending or not found, 2 error, 3 destroyed (content gone under a retention rule or an
+    erasure; its proof of existence intact)."""
+    if sum(x is not None for x in (item, bundle, file)) != 1:
+        raise InputError("give either an item id, --bundle DIR or --file FILE")
+    if file is not None:
+        from vault.service.items import verify_file
+
+        ctx = _context()
+        try:
+            with open(file, "rb") as f:
+                found = verify_file(ctx, _principal(), f).as_json()
+        except OSError as e:
+            raise InputError("cannot read the file", detail=str(e)) from None
+        finally:
+            ctx.close()
+        if json_out:
+            _emit(found)
+        else:
+            out.print(f"{file}: {found['status'].upper()}" + (f" ({found['item']})" if found["item"] else ""))
+            for r in found["items"]:
+                out.print(f"  {r['item']}: {r['status']}")
+            err.print(f"[dim]{found['note']}[/dim]")
+        raise typer.Exit({"valid": 0, "destroyed": 3}.get(found["status"], 1))
     if bundle is not None:
         from vault.verify.bundle import verify_bundle
 
-        report = verify_bundle(bundle, seal_ca=seal_ca, tsa_ca=tsa_ca)
+        report = verify_bundle(bundle, seal_ca=seal_ca, tsa_ca=tsa_ca, seal_fingerprints=seal_fingerprint or ())
     else:
         from vault.service.items import verify as verify_online
 
@@ -446,6 +500,39 @@ def tenant_set_proof_years(
     ctx = _context()
     try:
         _tenant_out(tenants.set_proof_years(ctx, _principal(), tenant, years), json_out)
+    finally:
+        ctx.close()
+
+
+@tenant_app.command("settings")
+@handle_errors
+def tenant_settings(
+    tenant: Annotated[str, typer.Argument(help="Tenant id.")],
+    require_signatures: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signatures/--no-require-signatures",
+            help="Refuse deposits without a device signature (off by default). Without it: show.",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show or change a tenant's deposit settings (device signatures: docs/decisions/0013)."""
+    from vault.service import devices
+
+    ctx = _context()
+    try:
+        if require_signatures is None:
+            doc = devices.settings(ctx, _principal(), tenant).as_json()
+        else:
+            doc = devices.set_settings(ctx, _principal(), tenant, require_signatures=require_signatures).as_json()
+        if json_out:
+            _emit(doc)
+        else:
+            out.print(
+                f"tenant {doc['tenant']}: device signatures "
+                + ("required" if doc["require_signatures"] else "not required")
+            )
     finally:
         ctx.close()
 
@@ -749,6 +836,19 @@ def subject_erase(subject: SubjectArg, tenant: SubjectTenant, json_out: JsonOpt 
     for f in doc["refused"]:
         out.print(f"refused  {f['id']}: {f['reason']}" + (f" (until {f['until']})" if f["until"] else ""))
     out.print(f"{len(doc['erased'])} erased, {len(doc['refused'])} refused; record {doc['record']}, {sealed}")
+    rot = doc.get("kek_rotation")
+    if rot and "error" not in rot:
+        out.print(
+            f"KEK rotated to epoch {rot['epoch']} (epochs {rot['destroyed_epochs']} destroyed): "
+            "the erasure now reaches every index backup"
+        )
+    elif rot:
+        err.print(
+            f"[yellow]warning:[/yellow] the KEK rotation after the erasure failed ({rot['error']}): index backups "
+            "can still open the erased keys until `vault kek rotate` succeeds",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @subject_app.command("restrict")
@@ -912,6 +1012,79 @@ def audit_cmd(
     raise typer.Exit(report.exit_code)
 
 
+kek_app = typer.Typer(help="Key-encryption key epochs (docs/privacy.md, ADR 0011).", no_args_is_help=True)
+app.add_typer(kek_app, name="kek")
+
+
+@kek_app.command("status")
+@handle_errors
+def kek_status(json_out: JsonOpt = False) -> None:
+    """Where the KEK epochs live, which is current, how many data keys it wraps."""
+    from vault.service import kek
+
+    ctx = _context()
+    try:
+        doc = kek.status(ctx, _principal()).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+        return
+    out.print(f"KEK store: {doc['store']}", highlight=False, soft_wrap=True)
+    out.print(
+        f"current epoch {doc['current_epoch']} since {doc['current_since']}; {doc['live_data_keys']} live data "
+        f"key(s); epochs in the store {doc['epochs_in_store']}; rotation every {doc['rotate_every_days']:g} days"
+    )
+    if not doc["hardware_backed"]:
+        err.print(
+            "[yellow]note:[/yellow] epoch keys are plain files: a deleted file may survive on disk or in a backup "
+            'of this folder, so erasure is not provable; use kek_store = "pkcs11" in production',
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@kek_app.command("rotate")
+@handle_errors
+def kek_rotate(json_out: JsonOpt = False) -> None:
+    """Re-wrap every live key under a new epoch and destroy the old ones (erasures become irreversible)."""
+    from vault.service import kek
+
+    ctx = _context()
+    try:
+        doc = kek.rotate(ctx, _principal()).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+        return
+    out.print(
+        f"KEK epoch {doc['epoch']}: {doc['rewrapped']} key(s) re-wrapped, epochs {doc['destroyed_epochs']} destroyed; "
+        f"snapshot {doc['snapshot']}; record {doc['record']}"
+    )
+
+
+@kek_app.command("restore")
+@handle_errors
+def kek_restore(json_out: JsonOpt = False) -> None:
+    """After restoring an index backup: re-attach live keys from the newest key snapshot; keys erased
+    since the backup stay destroyed."""
+    from vault.service import kek
+
+    ctx = _context()
+    try:
+        doc = kek.restore(ctx, _principal()).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+        return
+    out.print(
+        f"from {doc['snapshot']}: {doc['restored']} key(s) restored, {doc['lost']} destroyed since the backup "
+        f"(erased), {doc['unchanged']} unchanged; record {doc['record']}"
+    )
+
+
 index_app = typer.Typer(help="The SQL index: rebuild it from the store after a loss.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -1050,6 +1223,11 @@ def key_revoke(key_id: Annotated[str, typer.Argument(help="Key id.")], json_out:
         _emit(doc)
     else:
         out.print(f"key {doc['id']} revoked at {doc['revoked_at']}")
+
+
+from vault.client.cli import app as client_app  # noqa: E402  (light: typer only; docs/client.md)
+
+app.add_typer(client_app, name="client")
 
 
 def main() -> None:

@@ -32,6 +32,10 @@ class TSAConfig:
     ca: Path
     cert: Path | None = None
     timeout: float = 10.0
+    #: the vault operator runs this TSA (its key and clock are the operator's): its genTime
+    #: proves nothing against the operator. Always true for the built-in TSA (url "embedded",
+    #: or `cert` being the vault's own ``tsa_cert``); `vault init` writes it for that one.
+    self_operated: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,21 @@ class Settings:
     seal_cert: Path = Path()
     seal_key: Path = Path()
     seal_ca: Path = Path()
-    kek: Path = Path()
+    #: SHA-256 fingerprints of every certificate that seals for this vault (keep old ones after
+    #: a rotation); the configured seal_cert's is always added. See ADR 0009.
+    seal_fingerprints: tuple[str, ...] = ()
+    kek: Path = Path()  # the single KEK of vaults made before epochs (read as epoch 0)
+    #: where the KEK epoch keys live: "file" (kek_dir; development) or "pkcs11" (a token)
+    kek_store: str = "file"
+    kek_dir: Path = Path()
+    pkcs11_library: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token: str = "vault-kek"  # noqa: S105 - a token label, not a secret
+    #: epoch N is the token's secret key labelled "<pkcs11_key_label>-N" (one label per vault)
+    pkcs11_key_label: str = "vault-kek"
+    #: a file holding the token's user PIN (VAULT_PKCS11_PIN overrides it)
+    pkcs11_pin_file: Path | None = None
+    #: `vault up` rotates the KEK epoch this often (every erasure also rotates); 0 = never by itself
+    kek_rotate_days: float = 30.0
     tsa_cert: Path = Path()  # the embedded TSA's own certificate and key
     tsa_key: Path = Path()
     batch_max_items: int = 10_000
@@ -71,9 +89,25 @@ class Settings:
     #: `vault up` runs the completeness audit this often; 0 = never by itself
     audit_interval_hours: float = 24.0
 
+    def pkcs11_pin(self) -> str:
+        pin = os.environ.get("VAULT_PKCS11_PIN")
+        if pin is not None:
+            return pin
+        if self.pkcs11_pin_file is None:
+            raise ConfigError("kek_store = 'pkcs11' needs a PIN", detail="set VAULT_PKCS11_PIN or pkcs11_pin_file")
+        try:
+            return self.pkcs11_pin_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError("cannot read pkcs11_pin_file", detail=str(e)) from e
+
     @property
     def keys_dir(self) -> Path:
         return self.home / "keys"
+
+    def tsa_self_operated(self, t: TSAConfig) -> bool:
+        """Whether the vault's operator runs this TSA: flagged ``self_operated``, the built-in one
+        (``embedded``), or pinned to the vault's own TSA certificate (``tsa_cert``)."""
+        return t.self_operated or t.url == EMBEDDED or (t.cert is not None and t.cert == self.tsa_cert)
 
     @property
     def run_dir(self) -> Path:
@@ -132,6 +166,7 @@ _FLOAT_KEYS = {
     "drill_lock_seconds",
     "retention_interval_hours",
     "audit_interval_hours",
+    "kek_rotate_days",
 }
 _STR_KEYS = {
     "database_url",
@@ -141,8 +176,34 @@ _STR_KEYS = {
     "s3_secret_key",
     "bucket",
     "lock_mode",
+    "kek_store",
+    "pkcs11_library",
+    "pkcs11_token",
+    "pkcs11_key_label",
 }
-_PATH_KEYS = {"seal_cert", "seal_key", "seal_ca", "kek", "tsa_cert", "tsa_key", "retention_policy"}
+_TSA_KEYS = {"url", "ca", "cert", "timeout", "self_operated"}
+
+
+def _seal_fingerprints(value: object) -> tuple[str, ...]:
+    """``seal_fingerprints``: a list of SHA-256 certificate fingerprints (hex, colons allowed)."""
+    from vault.seal.identity import normalize_fingerprint
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("seal_fingerprints is a list of SHA-256 fingerprints", detail=repr(value)[:200])
+    return tuple(normalize_fingerprint(v) for v in value)
+
+
+_PATH_KEYS = {
+    "seal_cert",
+    "seal_key",
+    "seal_ca",
+    "kek",
+    "kek_dir",
+    "pkcs11_pin_file",
+    "tsa_cert",
+    "tsa_key",
+    "retention_policy",
+}
 
 
 def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +229,9 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
             if len(parts) < 2:
                 raise ConfigError("VAULT_TSA_URLS entries are url|ca.pem[|tsa.pem]", detail=spec)
             raw["tsa"].append({"url": parts[0], "ca": parts[1], "cert": parts[2] if len(parts) > 2 else None})
+    if "VAULT_SEAL_FINGERPRINTS" in env:  # comma-separated
+        raw["seal_fingerprints"] = [f for f in env["VAULT_SEAL_FINGERPRINTS"].split(",") if f.strip()]
+    seal_fingerprints = _seal_fingerprints(raw.pop("seal_fingerprints", []))
 
     # a typo must not silently fall back to a default (e.g. a shorter retention)
     if raw.get("operational_months", 12) != 12:
@@ -195,11 +259,13 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
     for t in raw.get("tsa", []):
         if not isinstance(t, dict) or "url" not in t or "ca" not in t:
             raise ConfigError("each [[tsa]] entry needs url and ca", detail=repr(t))
-        if set(t) - {"url", "ca", "cert", "timeout"}:  # e.g. a setting appended below the [[tsa]] table
+        if set(t) - _TSA_KEYS:  # e.g. a setting appended below the [[tsa]] table
             raise ConfigError(
                 "unknown keys in a [[tsa]] entry (settings go above the [[tsa]] tables)",
-                detail=", ".join(sorted(set(t) - {"url", "ca", "cert", "timeout"})),
+                detail=", ".join(sorted(set(t) - _TSA_KEYS)),
             )
+        if not isinstance(t.get("self_operated", False), bool):
+            raise ConfigError("a TSA's self_operated is true or false", detail=repr(t.get("self_operated")))
         if not str(t["url"]).strip() or not str(t["ca"]).strip():
             raise ConfigError("a TSA needs a non-empty url and ca", detail=repr(t))
         try:
@@ -212,6 +278,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
                 ca=_path(home, str(t["ca"])),
                 cert=_path(home, str(t["cert"])) if t.get("cert") else None,
                 timeout=timeout,
+                self_operated=bool(t.get("self_operated", False)),
             )
         )
     keys = home / "keys"
@@ -221,14 +288,15 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         "seal_key": keys / "seal.key",
         "seal_ca": keys / "seal-ca.pem",
         "kek": keys / "kek.key",
+        "kek_dir": keys / "kek",
         "tsa_cert": keys / "tsa.pem",
         "tsa_key": keys / "tsa.key",
     }
     for k, v in defaults.items():
         kwargs.setdefault(k, v)
     if not tsas:
-        tsas = [TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem")]
-    settings = Settings(home=home, tsas=tuple(tsas), **kwargs)
+        tsas = [TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem", self_operated=True)]
+    settings = Settings(home=home, tsas=tuple(tsas), seal_fingerprints=seal_fingerprints, **kwargs)
     _validate(settings)
     return settings
 
@@ -250,6 +318,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("drill_lock_seconds must be between 0 (off) and 86400", detail=str(s.drill_lock_seconds))
     if s.segment_max_records < 1 or s.segment_max_bytes < 64 * 1024 or s.upload_concurrency < 1:
         raise ConfigError("segment_max_records >= 1, segment_max_bytes >= 64 KiB and upload_concurrency >= 1")
+    if s.kek_store not in ("file", "pkcs11"):
+        raise ConfigError("kek_store must be 'file' or 'pkcs11'", detail=s.kek_store)
+    if not 0 <= s.kek_rotate_days <= 366:
+        raise ConfigError("kek_rotate_days must be between 0 (off) and 366", detail=str(s.kek_rotate_days))
     if s.batch_max_items < 1 or s.batch_max_seconds <= 0:
         raise ConfigError("batch_max_items must be >= 1 and batch_max_seconds > 0")
 
@@ -294,13 +366,28 @@ audit_interval_hours = 24
 seal_cert = "keys/seal.pem"
 seal_key = "keys/seal.key"
 seal_ca = "keys/seal-ca.pem"
-kek = "keys/kek.key"
+# Certificates allowed to seal for this vault, by SHA-256 fingerprint (seal_cert's is always
+# included; list the old one here after a rotation so that its seals keep verifying).
+# seal_fingerprints = ["<64 hex digits>"]
+# Key-encryption keys, by epoch: "file" keeps them in kek_dir (development only: a deleted
+# file may survive on disk and in backups); production: "pkcs11" with an HSM's library.
+kek_store = "file"
+kek_dir = "keys/kek"
+# kek_store = "pkcs11"
+# pkcs11_library = "/usr/lib/softhsm/libsofthsm2.so"
+# pkcs11_token = "vault-kek"
+# pkcs11_pin_file = "/etc/vault/pkcs11.pin"   # or VAULT_PKCS11_PIN in the environment
+# `vault up` rotates the KEK epoch every N days (each erasure rotates it too); 0 = never.
+kek_rotate_days = 30
 
 # Time-stamping authorities, tried in order; tokens must chain to `ca` (and match `cert`).
+# The built-in TSA is self-operated: its key and clock are yours, so its tokens prove nothing
+# against you. Production: add an independent (ideally qualified) TSA; see infra/tsa/README.md.
 [[tsa]]
 url = "embedded"
 ca = "keys/tsa-ca.pem"
 cert = "keys/tsa.pem"
+self_operated = true
 """
     fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -170,3 +170,87 @@ class IndexTampered(VaultError):
 
     def __str__(self) -> str:
         return f"{self.check}: {self.finding}"
+
+
+class IdempotencyConflict(Conflict):
+    """The idempotency key was already used for another deposit (other content, size, kind,
+    session, subject or purpose): nothing was deposited."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+    title = "Idempotency key used for another deposit"
+
+
+class IdempotencyInProgress(Conflict):
+    """A deposit with this idempotency key is still running: retry once it has answered."""
+
+    code = "idempotency_in_progress"
+    http_status = 409
+    title = "A deposit with this idempotency key is in progress"
+
+
+class SignatureInvalid(InputError):
+    """The deposit's device signature is malformed, forged, by an unknown device or another API
+    key's, or its statement does not describe this deposit: nothing was kept."""
+
+    code = "signature_invalid"
+    http_status = 422
+    title = "Device signature invalid"
+
+
+class SignatureRequired(InputError):
+    """The tenant requires a device signature on every deposit: nothing was kept."""
+
+    code = "signature_required"
+    http_status = 422
+    title = "Device signature required"
+
+
+class DeviceRevoked(Forbidden):
+    """The device key (or the API key it is bound to) was revoked: nothing was kept."""
+
+    code = "device_revoked"
+    http_status = 403
+    title = "Device key revoked"
+
+
+class Gone(NotFound):
+    """It existed and is gone for good: an expired upload, or one whose key a KEK rotation destroyed.
+    Start again."""
+
+    code = "gone"
+    http_status = 410
+    title = "Gone"
+
+
+class Locked(Conflict):
+    """Another request is working on this resource (a tus upload receiving a PATCH); retry."""
+
+    code = "locked"
+    http_status = 423
+    title = "Locked"
+
+
+class ChecksumMismatch(InputError):
+    """The body does not match its ``Upload-Checksum`` (tus checksum extension): it was discarded;
+    send it again from the same offset."""
+
+    code = "checksum-mismatch"
+    http_status = 460
+    title = "Checksum mismatch"
+
+
+class PreconditionFailed(InputError):
+    """A protocol version the vault does not speak (tus: ``Tus-Resumable`` is not 1.0.0)."""
+
+    code = "precondition-failed"
+    http_status = 412
+    title = "Precondition failed"
+
+
+class UnsupportedMediaType(InputError):
+    """A body of a content type this route does not take."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+    title = "Unsupported media type"

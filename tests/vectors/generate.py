@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID  # noqa: E402
 
 from vault.batch.manifest import BATCH_TYPE, GENESIS_ROOT, PATH_TYPE, TREE_RULE, batch_manifest, path_json  # noqa: E402
 from vault.envelope import stream  # noqa: E402
-from vault.envelope.keyring import KeyRing  # noqa: E402
+from vault.envelope.keyring import DataKeyBinding, pseudonym  # noqa: E402
 from vault.evidence.canonical import canonical  # noqa: E402
 from vault.evidence.manifest import MANIFEST_TYPE, StoragePin, item_manifest, leaf_of  # noqa: E402
 from vault.evidence.receipt import RECEIPT_TYPE, sign_receipts  # noqa: E402
@@ -86,17 +87,23 @@ RECORD_PLAIN = canonical({"event": "connect", "ip": "192.0.2.1"})
 RECORD2_PLAIN = canonical({"event": "disconnect", "port": 443})
 
 
+def legacy_pseudonym(tenant: str, subject: str) -> str:
+    """The journal pseudonym of these vectors: the per-subject pseudonym key is, here, the one
+    the vault derived from the KEK before pseudonym keys were per subject (ADR 0011)."""
+    key = hmac.new(KEK, b"vault-journal-subject-pseudonym", hashlib.sha256).digest()
+    return pseudonym(key, tenant, subject)
+
+
 def keys_vectors() -> dict[str, Any]:
-    ring = KeyRing(KEK)
     wraps = []
     for tenant, subject, dek, nonce in [
         (TENANT, SUBJECT, DEK, WRAP_NONCE),
         ("acme", "-", fixed("data key acme/-/support"), fixed("wrap nonce acme/-", 12)),
         ("t", "é€😀", fixed("data key unicode"), fixed("wrap nonce unicode", 12)),
     ]:
-        aad = KeyRing._aad(tenant, subject)
+        aad = DataKeyBinding(tenant, subject, "*", 1).aad(0)  # epoch 0: the single KEK of before epochs
         wrapped = nonce + AESGCM(KEK).encrypt(nonce, dek, aad)
-        assert ring.unwrap(wrapped, tenant, subject) == dek
+        assert AESGCM(KEK).decrypt(nonce, wrapped[12:], aad) == dek
         wraps.append(
             {
                 "tenant": tenant,
@@ -108,14 +115,14 @@ def keys_vectors() -> dict[str, Any]:
             }
         )
     pseudonyms = [
-        {"tenant": t, "subject": s, "subject_ref": ring.pseudonym(t, s)}
+        {"tenant": t, "subject": s, "subject_ref": legacy_pseudonym(t, s)}
         for t, s in [(TENANT, SUBJECT), ("acme", "bob"), ("acm", "ealice"), ("", ""), ("t", "é€😀")]
     ]
     return {
         "format": "data-key wrapping (AES-256-GCM under the KEK), kek_id, journal subject pseudonym",
         "source": "vault/envelope/keyring.py",
         "kek": KEK.hex(),
-        "kek_id": ring.kek_id,
+        "kek_id": hashlib.sha256(b"vault-kek-id" + KEK).hexdigest()[:16],
         "wraps": wraps,
         "pseudonyms": pseudonyms,
     }
@@ -368,7 +375,7 @@ def story(seals: Seals) -> dict[str, dict[str, Any]]:
         role="technician",
         action="deposit",
         tenant=TENANT,
-        subject_ref=KeyRing(KEK).pseudonym(TENANT, SUBJECT),
+        subject_ref=legacy_pseudonym(TENANT, SUBJECT),
         details={
             "items": [ITEM],
             "kind": "session_log",

@@ -54,11 +54,16 @@ class Op(StrEnum):
     JOURNAL_VERIFY = "journal.verify"
     AUDIT = "audit"  # the completeness audit of the index against the sealed chain
     INDEX_REBUILD = "index.rebuild"
+    KEK_ROTATE = "kek.rotate"  # rotate, restore and show the KEK epochs
     SEAL = "seal"
     RECOVER = "recover"
     KEY_CREATE = "key.create"
     KEY_LIST = "key.list"
     KEY_REVOKE = "key.revoke"
+    DEVICE_REGISTER = "device.register"  # a device key, bound to the registering API key
+    DEVICE_LIST = "device.list"
+    DEVICE_REVOKE = "device.revoke"  # a technician revokes its own devices only
+    TENANT_SETTINGS = "tenant.settings"  # require_signatures (reading it: tenant.show)
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,16 @@ TABLE: dict[Op, Rule] = {
     Op.JOURNAL_VERIFY: _r(OP, U),
     Op.AUDIT: _r(OP, U),
     Op.INDEX_REBUILD: _r(),  # the host operator only: it writes a whole index
+    Op.KEK_ROTATE: _r(),  # the host operator only: it holds the KEK store's PIN
     Op.SEAL: _r(OP),
     Op.RECOVER: _r(OP),
     Op.KEY_CREATE: _r(OP, A),
     Op.KEY_LIST: _r(OP, A),
     Op.KEY_REVOKE: _r(OP, A),
+    Op.DEVICE_REGISTER: _r(T),
+    Op.DEVICE_LIST: _r(T, A, OP),
+    Op.DEVICE_REVOKE: _r(T, A, OP),
+    Op.TENANT_SETTINGS: _r(OP, A),
 }
 
 #: the roles an organisation admin may give to keys of its own tenant

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from vault.access.apikeys import authenticate
 from vault.access.principal import Principal
 from vault.context import VaultContext
 from vault.errors import Unauthenticated, VaultError
 
+# The dependencies are ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a
+# worker thread, and each of those hand-overs (event loop -> thread -> event loop) cost more
+# CPU than the dependency itself (bench/http_throughput.py, docs/performance.md). Only the
+# database look-ups (the key, a journal entry) go to a thread.
 
-def get_ctx(request: Request) -> VaultContext:
+
+async def get_ctx(request: Request) -> VaultContext:
+    return _ctx(request)
+
+
+def _ctx(request: Request) -> VaultContext:
     ctx: VaultContext = request.app.state.ctx
     return ctx
 
@@ -33,7 +43,7 @@ def _bearer(request: Request) -> str | None:
 BEARER = HTTPBearer(auto_error=False, description="An API key: `vault admin key create`")
 
 
-def maybe_principal(
+async def maybe_principal(
     request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
 ) -> Principal | None:
     """The key's principal, or None without a key (public routes); a bad key is 401 anyway.
@@ -44,16 +54,16 @@ def maybe_principal(
     token = _bearer(request)
     who = None
     if token is not None:
-        ctx = get_ctx(request)
-        who = authenticate(ctx.sessions, token, ctx.now())
+        ctx = _ctx(request)
+        who = await run_in_threadpool(authenticate, ctx.sessions, token, ctx.now())
     request.state.principal = who
     return who
 
 
-def principal(
+async def principal(
     request: Request, _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None
 ) -> Principal:
-    who = maybe_principal(request)
+    who = await maybe_principal(request)
     if who is None:
         raise Unauthenticated("an API key is required", detail="send 'Authorization: Bearer <key>'")
     return who
@@ -67,7 +77,7 @@ MaybeWho = Annotated[Principal | None, Depends(maybe_principal)]
 def _record_call(request: Request, who: Principal, status: int, error: str | None = None) -> None:
     from vault.journal.log import record
 
-    ctx = get_ctx(request)
+    ctx = _ctx(request)
     route = getattr(request.scope.get("route"), "path", request.url.path)
     details: dict[str, Any] = {"method": request.method, "route": route, "status": status}
     if error:
@@ -85,15 +95,15 @@ class JournalCall:
     def __init__(self, *, always: bool) -> None:
         self.always = always
 
-    def __call__(self, request: Request, who: MaybeWho) -> Iterator[None]:
+    async def __call__(self, request: Request, who: MaybeWho) -> AsyncIterator[None]:
         try:
             yield
         except VaultError as e:
             if who is not None and not isinstance(e, Unauthenticated):
-                _record_call(request, who, e.http_status, e.code)
+                await run_in_threadpool(_record_call, request, who, e.http_status, e.code)
             raise
         if self.always and who is not None:
-            _record_call(request, who, 200)
+            await run_in_threadpool(_record_call, request, who, 200)
 
 
 #: add to a route: ``dependencies=[JOURNAL_CALL]`` (lists, reads) or ``[JOURNAL_REFUSALS]``

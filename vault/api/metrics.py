@@ -31,6 +31,14 @@ class Metrics:
             "Problems found by the last completeness audit of this process",
             registry=self.registry,
         )
+        self.upload_bytes = Counter(
+            "vault_upload_bytes_received", "Body bytes read by tus PATCHes (/v1/uploads)", registry=self.registry
+        )
+        self.upload_discarded = Counter(
+            "vault_upload_bytes_discarded",
+            "Of those, bytes thrown away (checksum mismatch, refused or failed PATCH)",
+            registry=self.registry,
+        )
         self.tsa_errors = Counter("vault_tsa_errors", "Batches whose time-stamping failed", registry=self.registry)
         self.requests = Counter(
             "vault_http_requests",

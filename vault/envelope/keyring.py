@@ -1,10 +1,13 @@
-"""Data keys, wrapped by the key-encryption key (KEK).
+"""Data keys and pseudonym keys, wrapped under a KEK epoch held by the KEK store.
 
-One data key per (tenant, data subject, purpose) (see ADR 0007): erasing is destroying wrapped keys,
-which makes every copy of their ciphertext unreadable (crypto-shredding), including copies
-inside WORM objects that cannot be deleted before their retention ends.
-The wrapping is AES-256-GCM with the tenant and subject as associated data, so a wrapped
-key moved to another subject's row does not unwrap.
+One data key per (tenant, data subject, purpose scope, generation) (ADR 0007): erasing is
+destroying wrapped keys, which makes every copy of their ciphertext unreadable (crypto-shredding),
+including copies inside WORM objects that cannot be deleted before their retention ends. The
+KEK epochs (ADR 0011) make the destruction reach index backups too: after the rotation that
+follows an erasure, the epoch that wrapped the erased key no longer exists anywhere.
+
+The associated data binds a wrapped key to its row: tenant, subject, scope, generation and
+epoch, so a wrapped key moved to another row, or relabelled with another epoch, does not unwrap.
 """
 
 from __future__ import annotations
@@ -12,71 +15,90 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from pathlib import Path
+from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vault.errors import KeyError_
+from vault.keys.kek.store import EpochKeyMissing, KekStore
+
+KEY_BYTES = 32
 
 
-def load_or_create_kek(path: Path, *, create: bool = False) -> bytes:
-    """Read the 256-bit KEK (hex in a 0600 file); create it only when asked (``vault init``)."""
-    if path.exists():
-        try:
-            kek = bytes.fromhex(path.read_text().strip())
-        except ValueError as e:
-            raise KeyError_("the KEK file is not hex", detail=str(path)) from e
-        if len(kek) != 32:
-            raise KeyError_("the KEK must be 256 bits", detail=f"{path}: {len(kek)} bytes")
-        return kek
-    if not create:
-        raise KeyError_("no key-encryption key", detail=f"{path} is missing; run `vault init`")
-    kek = os.urandom(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(kek.hex() + "\n")
-    return kek
+def _lp(text: str) -> bytes:
+    b = text.encode()
+    return len(b).to_bytes(2, "big") + b
+
+
+@dataclass(frozen=True)
+class DataKeyBinding:
+    """What a wrapped data key is bound to (its index row)."""
+
+    tenant: str
+    subject: str
+    scope: str
+    generation: int
+
+    def aad(self, epoch: int) -> bytes:
+        if epoch == 0:  # wrapped before epochs: tenant and subject only
+            return b"vault-dek" + _lp(self.tenant) + _lp(self.subject)
+        return (
+            b"vault-dek-v2"
+            + _lp(self.tenant)
+            + _lp(self.subject)
+            + _lp(self.scope)
+            + self.generation.to_bytes(4, "big")
+            + epoch.to_bytes(4, "big")
+        )
+
+
+def pseudonym_aad(tenant: str, subject: str, epoch: int) -> bytes:
+    return b"vault-pseudonym-key" + _lp(tenant) + _lp(subject) + epoch.to_bytes(4, "big")
+
+
+def pseudonym(key: bytes, tenant: str, subject: str) -> str:
+    """A subject's stand-in in the journal, keyed by that subject's own pseudonym key: stable
+    while the key lives, unlinkable to the subject once erasure destroyed it."""
+    return "sr_" + hmac.new(key, _lp(tenant) + _lp(subject), hashlib.sha256).hexdigest()[:40]
 
 
 class KeyRing:
-    """Wraps and unwraps data keys under one KEK."""
+    """Wraps and unwraps keys through the KEK store."""
 
-    def __init__(self, kek: bytes) -> None:
-        if len(kek) != 32:
-            raise KeyError_("the KEK must be 256 bits", detail=f"got {len(kek)} bytes")
-        self._aead = AESGCM(kek)
-        #: identifies the KEK a key was wrapped with, so rotation can find what to rewrap
-        self.kek_id = hashlib.sha256(b"vault-kek-id" + kek).hexdigest()[:16]
-        self._pseudonym_key = hmac.new(kek, b"vault-journal-subject-pseudonym", hashlib.sha256).digest()
+    def __init__(self, store: KekStore) -> None:
+        self.store = store
 
-    def pseudonym(self, tenant: str, subject: str) -> str:
-        """A keyed, stable stand-in for a data subject in the journal: the journal is kept for
-        decades and must not name a subject whose data was erased, yet the vault (holding the
-        KEK) can still find every request of a subject."""
-        t, s = tenant.encode(), subject.encode()
-        msg = len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s
-        return "sr_" + hmac.new(self._pseudonym_key, msg, hashlib.sha256).hexdigest()[:40]
-
-    @staticmethod
-    def _aad(tenant: str, subject: str) -> bytes:
-        t, s = tenant.encode(), subject.encode()
-        return b"vault-dek" + len(t).to_bytes(2, "big") + t + len(s).to_bytes(2, "big") + s
-
-    def new_wrapped_key(self, tenant: str, subject: str) -> tuple[bytes, bytes]:
-        """A fresh data key and its wrapped form (nonce || ciphertext)."""
+    def new_data_key(self, binding: DataKeyBinding, epoch: int) -> tuple[bytes, bytes]:
+        """A fresh data key and its wrapped form."""
         dek = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(12)
-        return dek, nonce + self._aead.encrypt(nonce, dek, self._aad(tenant, subject))
+        return dek, self.wrap_data_key(dek, binding, epoch)
 
-    def unwrap(self, wrapped: bytes, tenant: str, subject: str) -> bytes:
-        if len(wrapped) != 12 + 32 + 16:
+    def wrap_data_key(self, dek: bytes, binding: DataKeyBinding, epoch: int) -> bytes:
+        return self.store.wrap(epoch, dek, binding.aad(epoch))
+
+    def unwrap_data_key(self, wrapped: bytes, binding: DataKeyBinding, epoch: int) -> bytes:
+        if len(wrapped) != 12 + KEY_BYTES + 16:
             raise KeyError_("wrapped data key has the wrong length", detail=f"{len(wrapped)} bytes")
         try:
-            return self._aead.decrypt(wrapped[:12], wrapped[12:], self._aad(tenant, subject))
-        except InvalidTag:
+            return self._unwrap(epoch, wrapped, binding.aad(epoch))
+        except EpochKeyMissing:
+            raise
+        except KeyError_:
             raise KeyError_(
                 "data key does not unwrap",
-                detail=f"tenant {tenant!r}, subject {subject!r}: wrong KEK or tampered key",
+                detail=f"tenant {binding.tenant!r}, subject {binding.subject!r}, epoch {epoch}: "
+                "wrong KEK or tampered key",
             ) from None
+
+    def new_pseudonym_key(self, tenant: str, subject: str, epoch: int) -> tuple[bytes, bytes]:
+        key = os.urandom(KEY_BYTES)
+        return key, self.store.wrap(epoch, key, pseudonym_aad(tenant, subject, epoch))
+
+    def unwrap_pseudonym_key(self, wrapped: bytes, tenant: str, subject: str, epoch: int) -> bytes:
+        return self._unwrap(epoch, wrapped, pseudonym_aad(tenant, subject, epoch))
+
+    def rewrap_pseudonym_key(self, key: bytes, tenant: str, subject: str, epoch: int) -> bytes:
+        return self.store.wrap(epoch, key, pseudonym_aad(tenant, subject, epoch))
+
+    def _unwrap(self, epoch: int, blob: bytes, aad: bytes) -> bytes:
+        return self.store.unwrap(epoch, blob, aad)

@@ -77,3 +77,13 @@ def parse_purpose(value: str | None, kind: Kind) -> Purpose:
 
 def retention_class(purpose: Purpose) -> RetentionClass:
     return RetentionClass.PROOF if purpose is Purpose.TRANSACTION_PROOF else RetentionClass.OPERATIONAL
+
+
+def salted_content(kind: Kind, purpose: Purpose) -> bool:
+    """Does the item's sealed evidence commit to its content with a salted digest
+    (``vault-evidence/2``)? Every erasable file item does: an unsalted digest of short or
+    templated content would let anyone confirm a guess after the erasure. Transaction proofs
+    are never erased and must match the document the other party presents, so they keep the
+    plain digests; records (and corrections) are already salted inside, their plaintext being
+    the list of their fields' disclosures (docs/decisions/0010-salted-content-digests.md)."""
+    return kind not in RECORD_KINDS and retention_class(purpose) is not RetentionClass.PROOF

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from vault.errors import InputError
 from vault.evidence.canonical import canonical, canonical_known
 from vault.evidence.manifest import iso
 from vault.seal.cms import Sealer, verify_detached
+from vault.seal.identity import SealTrust
 from vault.tree.hashtree import ReducedHashTree, build_tree, root_from_path
 
 RECEIPT_TYPE = "vault-deposit-receipt/1"
@@ -99,8 +101,12 @@ def sign_receipts(
     return [Receipt(i, ev, leaf, tree.path(n), body, seal) for n, (i, ev, leaf) in enumerate(items)]
 
 
-def verify_receipt(receipt: dict[str, Any], seal_roots: list[x509.Certificate]) -> dict[str, Any]:
+def verify_receipt(receipt: dict[str, Any], seal_roots: SealTrust | Sequence[x509.Certificate]) -> dict[str, Any]:
     """Check a receipt: seal over the body, evidence → leaf → path → signed root.
+
+    ``seal_roots`` is the vault's :class:`SealTrust`: the receipt's seal must be by one of the
+    vault's pinned sealing certificates, like a batch seal (ADR 0009), valid at the receipt's
+    signing time.
 
     Returns the item's evidence manifest; raises InputError or SealError.
     """

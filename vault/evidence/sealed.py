@@ -9,11 +9,17 @@ reports the item and goes on with the others.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
+from vault.envelope.stream import decrypt_bytes, encrypt_bytes
+from vault.errors import InputError
+from vault.evidence.manifest import SALT_LEN, is_salted
 from vault.index.models import Item
 
 
@@ -46,3 +52,39 @@ def content_sha256(doc: dict[str, Any]) -> str | None:
     content = doc.get("content")
     value = content.get("sha256") if isinstance(content, dict) else None
     return value if isinstance(value, str) else None
+
+
+def salt_context(item_id: str) -> bytes:
+    """The EVS1 context that binds a sealed content salt to its item (the AES-GCM associated
+    data holds it: a salt copied to another item does not decrypt)."""
+    return item_id.encode() + b"/salt"
+
+
+def new_salt() -> bytes:
+    return os.urandom(SALT_LEN)
+
+
+def seal_salt(dek: bytes, item_id: str, salt: bytes) -> bytes:
+    """The content salt encrypted under the item's data key (EVS1, AES-256-GCM)."""
+    return encrypt_bytes(dek, salt_context(item_id), salt)
+
+
+def open_salt(dek: bytes, item_id: str, evidence: dict[str, Any]) -> bytes:
+    """The content salt of a ``vault-evidence/2`` manifest, decrypted with its data key.
+
+    Raises :class:`InputError` (no well-formed ``content.salt_sealed``) or
+    ``DecryptionError`` (tampered, another item's, or another key)."""
+    if not is_salted(evidence):
+        raise InputError("the evidence has no salted content digest")
+    content = evidence.get("content")
+    sealed = content.get("salt_sealed") if isinstance(content, dict) else None
+    if not isinstance(sealed, str):
+        raise InputError("content.salt_sealed is missing from the evidence")
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InputError("content.salt_sealed is not base64", detail=str(e)) from None
+    salt = decrypt_bytes(dek, salt_context(item_id), raw)
+    if len(salt) < SALT_LEN:
+        raise InputError(f"the content salt is {len(salt)} bytes, fewer than {SALT_LEN}")
+    return salt

@@ -172,14 +172,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def seal_lock(engine: Engine, lock_dir: Path) -> Iterator[None]:
-    """One sealer at a time per chain: a PostgreSQL advisory lock, or a file lock for SQLite.
+    """One sealer at a time per chain: the batch chain is a sequence; two sealers must never
+    both extend the same head."""
+    with index_lock(engine, lock_dir, "seal"):
+        yield
 
-    The batch chain is a sequence; two sealers must never both extend the same head.
-    """
+
+@contextlib.contextmanager
+def index_lock(engine: Engine, lock_dir: Path, name: str) -> Iterator[None]:
+    """One holder at a time of ``name`` across every process of this vault: a PostgreSQL
+    advisory lock, or a file lock beside a SQLite index."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             # one lock per schema: two vaults in one database do not block each other
-            key = conn.execute(text("SELECT hashtext('vault-seal:' || current_schema())")).scalar_one()
+            key = conn.execute(
+                text("SELECT hashtext(:name || ':' || current_schema())"), {"name": f"vault-{name}"}
+            ).scalar_one()
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
                 yield
@@ -188,7 +196,7 @@ def seal_lock(engine: Engine, lock_dir: Path) -> Iterator[None]:
                 conn.commit()
         return
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "seal.lock", "a+") as f:
+    with open(lock_dir / f"{name}.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

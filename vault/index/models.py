@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -61,6 +63,8 @@ class Tenant(Base):
     proof_years: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     service_ended_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    #: deposits must carry a device signature (docs/decisions/0013); off by default
+    require_signatures: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 class SubjectKey(Base):
@@ -81,6 +85,48 @@ class SubjectKey(Base):
     kek_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: the KEK epoch ``wrapped_key`` is wrapped under (0: the single KEK of before epochs)
+    epoch: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class KekEpoch(Base):
+    """One key-encryption key epoch. The key itself lives in the KEK store (a PKCS#11 token in
+    production), never here: this row only says which epoch wraps new keys (``current``), which
+    are being re-wrapped away from (``retired``) and which were destroyed in the store."""
+
+    __tablename__ = "kek_epochs"
+
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(16))  # current, retired, destroyed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PseudonymKey(Base):
+    """The key of one data subject's journal pseudonym, wrapped like a data key. Erasing the
+    subject destroys it: the journal then still proves what happened, no longer to whom."""
+
+    __tablename__ = "pseudonym_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "subject", name="uq_pseudonym_keys_subject"),)
+
+    id: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    #: the subject in clear while the key lives; ``#`` + its pseudonym once destroyed
+    subject: Mapped[str] = mapped_column(String(200))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class KeyState(Base):
+    """One row: a counter bumped by every key destruction and KEK rotation, so that other
+    processes drop the data keys they hold unwrapped (see vault.keys.datakeys)."""
+
+    __tablename__ = "key_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    counter: Mapped[int] = mapped_column(BigInteger)
 
 
 class Segment(Base):
@@ -231,5 +277,47 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class IdempotencyKey(Base):
+    """A deposit's idempotency key (docs/decisions/0013): the first deposit with a key claims
+    the row (``pending``, naming its intent), its acknowledgement marks it ``done`` with the
+    item ids in the same transaction; a retry with the key gets those items back. The key is
+    also sealed in each item's evidence.json, so a rebuilt index can restore the mapping."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # pending, done
+    #: ``file`` or ``records``: what the key was used for
+    call: Mapped[str] = mapped_column(String(16))
+    #: comma-separated item ids: a file's intent while pending; the items once acknowledged
+    item_ids: Mapped[str] = mapped_column(Text, server_default="")
+    #: records only: how many records the call carried
+    expected: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: records only: HMAC-SHA256 under the subject's data key of the call (session, kind,
+    #: purpose, subject, records): compared on a retry, unconfirmable once the key is destroyed
+    request_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subject_key_id: Mapped[int | None] = mapped_column(BigKey, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Device(Base):
+    """A technician's device key (Ed25519 or ECDSA P-256), bound to the API key that registered
+    it: only deposits made with that API key may carry its signatures (docs/decisions/0013)."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    api_key_id: Mapped[str] = mapped_column(String(40), index=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # SubjectPublicKeyInfo, DER
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

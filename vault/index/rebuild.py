@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Table, create_engine, func, insert, select, text, update
+from sqlalchemy import Table, create_engine, func, insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from vault.audit.completeness import stored_batches
@@ -34,7 +34,7 @@ from vault.context import VaultContext
 from vault.errors import ConfigError, InputError, NotFound, SealError, StorageError, TimestampError
 from vault.evidence.manifest import parse_iso
 from vault.evidence.receipt import Receipt
-from vault.index.models import Batch, Hold, Item, JournalEntry, Segment, SubjectKey, Tenant
+from vault.index.models import Batch, Hold, Item, JournalEntry, PseudonymKey, Segment, SubjectKey, Tenant
 from vault.privacy.erasure import ERASURE_RULE
 from vault.seal.cms import verify_detached
 from vault.storage.listing import iter_versions
@@ -54,6 +54,8 @@ class RebuildReport:
     tenants: int = 0
     holds: int = 0
     keys_restored: int = 0
+    #: journal pseudonym keys taken from the backup (without them, old entries' subjects are unlinkable)
+    pseudonym_keys_restored: int = 0
     items_without_key: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -74,6 +76,12 @@ def rebuild_from_store(ctx: VaultContext, *, keys_from: str | None = None) -> Re
             )
     backup = _Backup(keys_from) if keys_from else None
     try:
+        if backup is not None:
+            with ctx.sessions() as s:
+                for row in backup.pseudonym_keys:
+                    s.execute(insert(PseudonymKey.__table__).values(**dict(row._mapping)))  # type: ignore[arg-type]
+                s.commit()
+            report.pseudonym_keys_restored = len(backup.pseudonym_keys)
         _items(ctx, report, backup)
         _batches(ctx, report)
         _replay_journal(ctx, report)
@@ -93,6 +101,12 @@ class _Backup:
             with self.engine.connect() as c:
                 self.keys = {r.id: r for r in c.execute(select(SubjectKey.__table__))}
                 self.item_keys = dict(c.execute(select(Item.id, Item.subject_key_id)).all())  # type: ignore[arg-type]
+                # the journal's pseudonym keys (a backup from before they existed has none)
+                self.pseudonym_keys = (
+                    list(c.execute(select(PseudonymKey.__table__)))
+                    if inspect(c).has_table(PseudonymKey.__tablename__)
+                    else []
+                )
         except Exception as e:
             raise ConfigError("cannot read the index backup", detail=f"{url}: {type(e).__name__}: {e}") from e
 
@@ -197,7 +211,7 @@ def _items(ctx: VaultContext, report: RebuildReport, backup: _Backup | None) -> 
                         "state": "stored",
                         "received_at": received,
                         "size": ev["content"]["size"],
-                        "sha256": ev["content"]["sha256"],
+                        "sha256": ev["content"].get("sha256"),  # vault-evidence/2 keeps salted digests only
                         "object_key": object_key,
                         "version_id": pin["version_id"],
                         "offset": pin["offset"],

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
@@ -30,6 +30,9 @@ from vault.index.models import Hold, SubjectStatus, Tenant
 from vault.storage.s3 import Lock
 from vault.tenants.registry import ensure_tenant
 
+if TYPE_CHECKING:
+    from vault.devices.evidence import Attested
+
 
 @dataclass(frozen=True)
 class DepositRequest:
@@ -42,6 +45,11 @@ class DepositRequest:
     subject: str
     meta: dict[str, Any]
     corrects: str | None = None  # a correction (GDPR art. 16) names the item it corrects
+    #: exactly once (docs/decisions/0013): sealed in the evidence, claimed in the index
+    idempotency_key: str | None = None
+    #: the device-signed statement, verified before any byte is stored
+    attested: Attested | None = None
+    derived: dict[str, Any] | None = None  # fields the vault added to a record, sealed in evidence.json
 
     @property
     def retention_class(self) -> RetentionClass:
@@ -195,8 +203,23 @@ def finish_manifest(
     sha3_256: str,
     commitments: dict[str, str],
     pin: StoragePin,
+    salt_sealed: bytes | None = None,
+    dek: bytes | None = None,
 ) -> tuple[bytes, bytes]:
-    """(evidence.json bytes, leaf hash)."""
+    """(evidence.json bytes, leaf hash); with ``salt_sealed``, a ``vault-evidence/2`` manifest
+    whose ``sha256``/``sha3_256`` are the salted digests. A request's idempotency key and
+    client statement are sealed too: the statement encrypted under ``dek`` unless the item is
+    kept for proof (docs/decisions/0013)."""
+    extra: dict[str, Any] = {}
+    if req.idempotency_key is not None:
+        extra["idempotency_key"] = req.idempotency_key
+    if req.attested is not None:
+        from vault.devices.evidence import FIELD, evidence_field
+
+        if dek is None:
+            raise ValueError("a client statement is sealed under the item's data key")
+        sealed = req.retention_class is not RetentionClass.PROOF
+        extra[FIELD] = evidence_field(req.attested, item_id=item_id, dek=dek, sealed=sealed)
     manifest = item_manifest(
         item_id=item_id,
         tenant=req.tenant,
@@ -210,6 +233,9 @@ def finish_manifest(
         sha3_256=sha3_256,
         commitments=commitments,
         storage=pin,
+        salt_sealed=salt_sealed,
+        derived=req.derived,
+        extra=extra,
     )
     evidence = canonical_known(manifest)  # names validated at intake; values built here
     return evidence, leaf_of(evidence)

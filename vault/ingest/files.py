@@ -23,14 +23,17 @@ from sqlalchemy import CursorResult, delete, update
 
 from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext
+from vault.devices.statement import check_content
 from vault.envelope.stream import DEFAULT_CHUNK, SCHEME, StreamEncryptor, encrypt_bytes
 from vault.errors import InputError, StorageError, TooLarge, VaultError
 from vault.evidence.canonical import canonical
 from vault.evidence.ids import new_item_id
-from vault.evidence.kinds import RECORD_KINDS
+from vault.evidence.kinds import RECORD_KINDS, salted_content
 from vault.evidence.manifest import StoragePin
 from vault.evidence.receipt import Receipt, sign_receipts
+from vault.evidence.sealed import new_salt, seal_salt
 from vault.index.models import Item
+from vault.ingest import idempotency
 from vault.ingest.common import (
     DepositRequest,
     check_objections,
@@ -50,27 +53,46 @@ from vault.storage.s3 import StoredObject
 class _Hasher:
     """SHA-256 inline, SHA3-256 on its own thread: hashlib releases the GIL on large updates,
     so the slower SHA3 runs beside encryption and upload instead of after them. The queue is
-    bounded, so a slow SHA3 holds the reader back instead of buffering the payload."""
+    bounded, so a slow SHA3 holds the reader back instead of buffering the payload.
 
-    def __init__(self) -> None:
-        self.sha256 = hashlib.sha256()
-        self.sha3 = hashlib.sha3_256()
+    With a ``salt`` (an erasable item, ``vault-evidence/2``), both digests are of
+    ``salt || content``. ``announced``: also a plain SHA-256, on the SHA3 thread, for the check
+    of the digest the depositor announced, and never stored (with no salt, the inline SHA-256
+    is already the plain one)."""
+
+    def __init__(self, salt: bytes | None = None, *, announced: bool = False) -> None:
+        prefix = salt or b""
+        self.sha256 = hashlib.sha256(prefix)
+        self.sha3 = hashlib.sha3_256(prefix)
+        self._plain = hashlib.sha256() if salt is not None and announced else None
         self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
         self._t = threading.Thread(target=self._run, daemon=True, name="sha3")
         self._t.start()
+        self._done: tuple[str, str] | None = None
 
     def _run(self) -> None:
+        plain = self._plain
         while (data := self._q.get()) is not None:
             self.sha3.update(data)
+            if plain is not None:
+                plain.update(data)
 
     def update(self, data: bytes) -> None:
         self.sha256.update(data)
         self._q.put(data)
 
     def finish(self) -> tuple[str, str]:
-        self._q.put(None)
-        self._t.join()
-        return self.sha256.hexdigest(), self.sha3.hexdigest()
+        """(SHA-256, SHA3-256) once every byte is in; may be called again."""
+        if self._done is None:
+            self._q.put(None)
+            self._t.join()
+            self._done = self.sha256.hexdigest(), self.sha3.hexdigest()
+        return self._done
+
+    def plain_sha256(self) -> str:
+        """SHA-256 of the content alone, once every byte is in (for the announced check only)."""
+        sha256, _sha3 = self.finish()
+        return self._plain.hexdigest() if self._plain is not None else sha256
 
 
 def _remaining_size(src: BinaryIO) -> int | None:
@@ -158,6 +180,11 @@ def deposit_stream(
     ``expected_sha256`` (the SHA-256 the caller announced) and ``max_size`` are checked before
     the object exists in the store (before its single PUT, or before the multipart upload is
     completed): a mismatch or an oversized payload leaves no object, no item row and no item.
+
+    An erasable item (:func:`~vault.evidence.kinds.salted_content`) gets a fresh salt: its
+    evidence, index row, receipt and journal entry carry only digests of salt || content (or
+    none), the salt itself sealed under its data key; the plain SHA-256 is computed for the
+    announced check alone and never written anywhere.
     """
     if req.kind in RECORD_KINDS:
         raise InputError(f"{req.kind.value} is deposited as records, not as a file stream")
@@ -172,7 +199,7 @@ def deposit_stream(
     lock = retention.lock
     object_key = f"t/{req.tenant}/items/{item_id}"
 
-    with ctx.sessions() as s:  # (1) intent
+    with ctx.sessions() as s:  # (1) intent (and the claim of its idempotency key, if any)
         s.add(
             Item(
                 id=item_id,
@@ -190,21 +217,31 @@ def deposit_stream(
                 deposited_by=who.actor,
             )
         )
-        s.commit()
+        if req.idempotency_key is None:
+            s.commit()
+        else:
+            idempotency.claim_in(s, req, call="file", ids=[item_id], now=received_at)
+            idempotency.commit_claim(s, req.idempotency_key)
 
-    # (2) stream: hash plaintext, encrypt, upload
+    # (2) stream: hash plaintext (salted for an erasable item), encrypt, upload
+    salt = new_salt() if salted_content(req.kind, req.purpose) else None
     enc = StreamEncryptor(dek, item_id.encode(), DEFAULT_CHUNK)
-    hasher = _Hasher()
+    signed = req.attested.signed if req.attested is not None else None
+    hasher = _Hasher(salt, announced=expected_sha256 is not None or signed is not None)
     size = [0]
     stored_any = False
 
     def check_announced() -> None:
         """Runs once every byte is read, before the object exists."""
-        if expected_sha256 is not None and hasher.sha256.hexdigest() != expected_sha256.lower():
+        if expected_sha256 is not None and (plain := hasher.plain_sha256()) != expected_sha256.lower():
             raise InputError(
                 "the payload's SHA-256 is not the one announced",
-                detail=f"announced {expected_sha256}, received {hasher.sha256.hexdigest()} ({size[0]} bytes)",
+                # an erasable item's plain digest is not repeated, not even to logs
+                detail=f"announced {expected_sha256}, received "
+                + (f"{size[0]} bytes that hash otherwise" if salt is not None else f"{plain} ({size[0]} bytes)"),
             )
+        if signed is not None:  # the device signed this very content
+            check_content(signed, hasher.plain_sha256(), size[0])
 
     try:
         produced = [0]
@@ -246,6 +283,9 @@ def deposit_stream(
     except BaseException:
         if not stored_any:  # nothing reached the store: the intent goes too, nothing is kept
             _drop_intent(ctx, item_id)
+            if req.idempotency_key is not None:
+                with contextlib.suppress(Exception):  # else taken over once the intent is orphaned
+                    idempotency.release(ctx, req.tenant, req.idempotency_key)
         raise
     finally:
         sha256, sha3 = hasher.finish()
@@ -273,6 +313,8 @@ def deposit_stream(
         sha3_256=sha3,
         commitments=commitments,
         pin=pin,
+        salt_sealed=None if salt is None else seal_salt(dek, item_id, salt),
+        dek=dek,
     )
     storage = {"bucket": ctx.store.bucket, "key": object_key, "version_id": stored.version_id}
     [receipt] = sign_receipts(
@@ -289,7 +331,7 @@ def deposit_stream(
             .values(
                 state="stored",
                 size=size[0],
-                sha256=sha256,
+                sha256=None if salt is not None else sha256,  # the index never holds a salted item's digest
                 version_id=stored.version_id,
                 offset=0,
                 length=stored.size,
@@ -305,6 +347,8 @@ def deposit_stream(
             s.rollback()
             raise VaultError("deposit abandoned", detail=f"item {item_id} was marked orphaned; retry")
         ctx.data_keys.check_live(s, {key_id})
+        if req.idempotency_key is not None:
+            idempotency.acknowledge_in(s, req.tenant, req.idempotency_key, [item_id])
         record(
             s,
             ctx,
@@ -317,7 +361,7 @@ def deposit_stream(
             kind=req.kind.value,
             purpose=req.purpose.value,
             session=req.session,
-            sha256=sha256,
+            **({} if salt is not None else {"sha256": sha256}),
         )
         s.commit()
     return receipt

@@ -39,7 +39,7 @@ def record(
         role=who.role.value,
         action=action,
         tenant=tenant,
-        subject_ref=ctx.keyring.pseudonym(tenant or "", subject) if subject else subject_ref,
+        subject_ref=ctx.pseudonyms.of(tenant or "", subject, s) if subject else subject_ref,
         details=details,
     )
     encoded = body.encode()

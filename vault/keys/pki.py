@@ -112,7 +112,9 @@ def issue(
     now: dt.datetime | None = None,
     days: int = 365 * 10,
 ) -> x509.Certificate:
-    """An end-entity certificate signed by ``ca_cert``.
+    """An end-entity certificate signed by ``ca_cert``: basicConstraints CA:false and keyUsage
+    digitalSignature + nonRepudiation, both critical, what a sealing certificate needs
+    (:mod:`vault.seal.identity`); with ``eku=[timeStamping]`` it is a TSA's instead.
 
     ``eku=None`` leaves the extension out; tests use that (and ``eku_critical=False``) to
     build the broken TSA certificates that verification must refuse.

@@ -2,6 +2,10 @@
 
 Both PKIs of the vault are two levels deep (anchor → end entity); intermediate CAs are not
 supported yet, and revocation is not checked (see docs/verification.md).
+
+Chaining to an anchor says nothing about *which* of the anchor's certificates signed: a seal
+is the vault's only if its signer also passes :mod:`vault.seal.identity` (pinned fingerprint,
+key usage, not a CA, not a TSA; ADR 0009).
 """
 
 from __future__ import annotations

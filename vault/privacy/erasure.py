@@ -1,10 +1,16 @@
 """Erasure (GDPR art. 17) by crypto-shredding, refused item by item where the law keeps data.
 
 Evidence is immutable and locked, so erasing is destroying the data key(s) that encrypt the
-subject's items. Keys are per (tenant, subject, purpose): a refusal for one purpose (a
-transaction proof under legal retention, a legal hold) never blocks erasure of another. An
-item that shares its key with an item that must be kept is refused too, and says so. Asking
-again returns the same answer (already-erased items are listed as erased).
+subject's data. Keys are per (tenant, subject, purpose scope, generation): a refusal for one
+purpose (a transaction proof under legal retention, a legal hold) never blocks erasure of
+another. An item that shares its key with an item that must be kept is refused too, and
+says so. Asking again returns the same answer (already-erased items are listed as erased).
+
+Every live key row of the subject is destroyed except those an acknowledged item still
+needs: keys used only by deposits that never finished (``writing`` or ``orphaned`` items,
+segments written but never acknowledged) and keys with no item at all go too, so no
+ciphertext of the subject stays readable whatever its state. A deposit in flight under a
+destroyed key is refused at its commit (``DataKeys.check_live``), never acknowledged.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from vault.retention.facts import load_holds, load_items
 
 ERASURE_RULE = "erasure on request (GDPR art. 17)"
 
+#: item states of deposits never acknowledged: their bytes may be in the store, they are no evidence
+UNACKNOWLEDGED = ("writing", "orphaned")
+
 
 @dataclass
 class ErasureResult:
@@ -34,6 +43,12 @@ class ErasureResult:
     refused: list[Refusal] = field(default_factory=list)
     keys_destroyed: int = 0
     record: str = ""
+    #: deposits never acknowledged (``writing``, ``orphaned``) whose key was destroyed now
+    unacknowledged: list[str] = field(default_factory=list)
+    #: set by vault.service.kek.after_erasure: the subject's journal pseudonym key destroyed (no
+    #: data key of theirs left), and the KEK rotation that makes the erasure reach backups
+    pseudonym_destroyed: bool = False
+    kek_rotation: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -42,7 +57,10 @@ class ErasureResult:
                 {"id": r.item.id, "reason": r.reason, "until": iso(r.until) if r.until else None} for r in self.refused
             ],
             "keys_destroyed": self.keys_destroyed,
+            "unacknowledged": self.unacknowledged,
             "record": self.record,
+            "pseudonym_destroyed": self.pseudonym_destroyed,
+            "kek_rotation": self.kek_rotation,
         }
 
 
@@ -50,39 +68,63 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str, *, who: Principa
     check_name("tenant", tenant)
     check_name("subject", subject)
     now = ctx.now()
+    names = subject_names(ctx, tenant, subject)
+    result = ErasureResult()
+    destroyed: list[dict[str, Any]] = []
     with ctx.sessions() as s:
         if s.get(Tenant, tenant) is None:
             raise NotFound("no such tenant", detail=tenant)
-        rows = load_items(s, tenant=tenant, subjects=subject_names(ctx, tenant, subject))
+        # lock the subject's live keys first: a deposit's commit re-checks its key under the same
+        # row lock (check_live), so on PostgreSQL it either commits before this decision (and
+        # its item is decided on below) or finds its key destroyed and is not acknowledged
+        keys = s.scalars(
+            select(SubjectKey)
+            .where(SubjectKey.tenant_id == tenant, SubjectKey.subject.in_(names), SubjectKey.wrapped_key.is_not(None))
+            .order_by(SubjectKey.id)
+            .with_for_update()
+        ).all()
+        rows = load_items(s, tenant=tenant, subjects=names)
         holds = load_holds(s, tenant=tenant)
-    result = ErasureResult()
-    live = [r for r in rows if r.facts.disposal not in ("erased", "destroyed")]
-    result.erased = [r.facts.id for r in rows if r.facts.disposal in ("erased", "destroyed")]
-    refusals = {r.facts.id: erasure(ctx.policy, r.facts, holds, now) for r in live}
-    by_key: dict[int, list[str]] = defaultdict(list)
-    for r in live:
-        by_key[r.subject_key_id].append(r.facts.id)
-    to_destroy: set[int] = set()
-    for kid, ids in by_key.items():
-        blocking = [refusals[i] for i in ids if refusals[i] is not None]
-        if not blocking:
-            to_destroy.add(kid)
-            result.erased += ids
-            continue
-        first = blocking[0]
-        assert first is not None
-        for i in ids:
-            ref = refusals[i]
-            if ref is None:
-                row = next(r for r in live if r.facts.id == i)
-                ref = Refusal(
-                    row.facts,
-                    f"shares its data key with {first.item.id}, which must be kept: {first.reason}",
-                    first.until,
-                )
-            result.refused.append(ref)
-    erased_now = [i for kid in to_destroy for i in by_key[kid]]
-    with ctx.sessions() as s:
+        live = [r for r in rows if r.facts.disposal not in ("erased", "destroyed")]
+        result.erased = [r.facts.id for r in rows if r.facts.disposal in ("erased", "destroyed")]
+        refusals = {r.facts.id: erasure(ctx.policy, r.facts, holds, now) for r in live}
+        by_key: dict[int, list[str]] = defaultdict(list)
+        for r in live:
+            by_key[r.subject_key_id].append(r.facts.id)
+        kept: set[int] = set()
+        for kid, ids in by_key.items():
+            blocking = [refusals[i] for i in ids if refusals[i] is not None]
+            if not blocking:
+                result.erased += ids
+                continue
+            kept.add(kid)
+            first = blocking[0]
+            assert first is not None
+            for i in ids:
+                ref = refusals[i]
+                if ref is None:
+                    row = next(r for r in live if r.facts.id == i)
+                    ref = Refusal(
+                        row.facts,
+                        f"shares its data key with {first.item.id}, which must be kept: {first.reason}",
+                        first.until,
+                    )
+                result.refused.append(ref)
+        # every other live key goes, whatever its items' states (or if it has none)
+        to_destroy = [k for k in keys if k.id not in kept]
+        destroy_ids = {k.id for k in to_destroy}
+        erased_now = [i for kid, ids in by_key.items() if kid not in kept for i in ids]
+        if destroy_ids:
+            result.unacknowledged = sorted(
+                s.scalars(
+                    select(Item.id).where(Item.subject_key_id.in_(destroy_ids), Item.state.in_(UNACKNOWLEDGED))
+                ).all()
+            )
+        for key in to_destroy:
+            what = {"key": key.id, "scope": key.scope, "generation": key.generation}
+            if destroy_key(s, ctx, key, now):
+                destroyed.append(what)
+        result.keys_destroyed = len(destroyed)
         entry = record(
             s,
             ctx,
@@ -97,11 +139,9 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str, *, who: Principa
                 {"id": r.item.id, "reason": r.reason, "until": iso(r.until) if r.until else None}
                 for r in result.refused
             ],
+            keys_destroyed=destroyed,
+            unacknowledged=result.unacknowledged,
         )
-        for kid in sorted(to_destroy):
-            key = s.scalars(select(SubjectKey).where(SubjectKey.id == kid).with_for_update()).one()
-            if destroy_key(s, ctx, key, now):
-                result.keys_destroyed += 1
         if erased_now:
             s.execute(
                 update(Item)
@@ -116,6 +156,6 @@ def erase_subject(ctx: VaultContext, tenant: str, subject: str, *, who: Principa
             )
         s.commit()
         result.record = entry.id
-    ctx.data_keys.forget(to_destroy)
+    ctx.data_keys.forget(destroy_ids)
     result.erased.sort()
     return result

@@ -66,13 +66,17 @@ def subject_access(
         holds = load_holds(s, tenant=tenant)
         status = s.get(SubjectStatus, (tenant, subject))
         items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_([r.facts.id for r in rows]))).all()}
-        ref = ctx.keyring.pseudonym(tenant, subject)
-        requests = [
-            parse_body(e.body)
-            for e in s.scalars(
-                select(JournalEntry).where(JournalEntry.subject_ref == ref).order_by(JournalEntry.seq)
-            ).all()
-        ]
+        ref = ctx.pseudonyms.existing(tenant, subject, s)
+        requests = (
+            []
+            if ref is None
+            else [
+                parse_body(e.body)
+                for e in s.scalars(
+                    select(JournalEntry).where(JournalEntry.subject_ref == ref).order_by(JournalEntry.seq)
+                ).all()
+            ]
+        )
     leaves = StoredLeaves(ctx)
     with atomic_folder(out) as tmp:
         entries = []

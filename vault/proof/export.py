@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from vault.context import VaultContext
+from vault.devices.evidence import FIELD as CLIENT_FIELD
+from vault.devices.evidence import Opened
+from vault.devices.evidence import is_sealed as is_sealed_statement
+from vault.devices.evidence import open_field as open_statement
+from vault.devices.statement import pem
 from vault.envelope.stream import decrypt_bytes
 from vault.errors import Conflict, InputError, NotFound
 from vault.evidence.receipt import Receipt
 from vault.index.models import Item, Segment
 from vault.proof.folder import atomic_folder
-from vault.proof.payload import PayloadRead
+from vault.proof.payload import PayloadRead, content_salt
 from vault.proof.verify_md import verify_md
+from vault.seal.identity import fingerprint
+from vault.verify.declared import TRUST_FILE, declaration
 from vault.verify.online import load_item
 
 
@@ -49,6 +57,19 @@ def full_receipt(ctx: VaultContext, item: Item) -> bytes:
     return Receipt.from_parts(item.id, item.evidence, item.receipt, segment.receipt).encoded()
 
 
+def _client_statement(ctx: VaultContext, item: Item, evidence: dict[str, Any], tmp: Path) -> Opened | None:
+    """``client-statement.json``, ``client-statement.sig`` and ``device.pem`` of a signed item
+    (a sealed statement is opened with the item's data key and disclosed, as its salt is)."""
+    if CLIENT_FIELD not in evidence:
+        return None
+    dek = ctx.data_keys.by_id(item.subject_key_id)[1] if is_sealed_statement(evidence) else None
+    opened = open_statement(evidence, item_id=item.id, dek=dek)
+    (tmp / "client-statement.json").write_bytes(opened.statement)
+    (tmp / "client-statement.sig").write_bytes(opened.signature)
+    (tmp / "device.pem").write_bytes(pem(opened.public_key))
+    return opened
+
+
 def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
     item, batch = load_item(ctx, item_id)
     if item.evidence is None or item.state in ("writing", "orphaned"):
@@ -64,6 +85,9 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
             for chunk in reader.plaintext():
                 f.write(chunk)
         (tmp / "evidence.json").write_bytes(item.evidence)
+        salt = content_salt(ctx, item)
+        if salt is not None:  # vault-evidence/2: disclosed so that anyone can check the salted digests
+            (tmp / "content-salt.hex").write_text(salt.hex() + "\n")
         (tmp / "batch.json").write_bytes(batch.manifest)
         (tmp / "path.json").write_text(json.dumps(json.loads(item.path), indent=2) + "\n")
         (tmp / "seal.p7s").write_bytes(batch.seal)
@@ -83,5 +107,20 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         (certs / "tsa.pem").write_text(tsa_chain[0])
         (certs / "tsa-ca.pem").write_text("".join(tsa_chain[1:]))
         evidence = json.loads(item.evidence)
-        (tmp / "VERIFY.md").write_text(verify_md(evidence, json.loads(batch.manifest), json.loads(item.path)))
+        statement = _client_statement(ctx, item, evidence, tmp)
+        # whose seal and whose clock (ADR 0009): the vault's sealing certificates, its own TSAs
+        trust = declaration(ctx.seal_roots.fingerprints, ctx.own_tsa_fingerprints)
+        (tmp / TRUST_FILE).write_text(json.dumps(trust, indent=2) + "\n")
+        tsa_fp = fingerprint(x509.load_pem_x509_certificate(tsa_chain[0].encode()))
+        (tmp / "VERIFY.md").write_text(
+            verify_md(
+                evidence,
+                json.loads(batch.manifest),
+                json.loads(item.path),
+                salt=salt,
+                trust=trust,
+                tsa_fingerprint=tsa_fp,
+                client=statement,
+            )
+        )
     return out.absolute()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vault.context import VaultContext
 from vault.envelope.stream import decrypt_stream
 from vault.errors import KeyError_
+from vault.evidence.manifest import is_salted
+from vault.evidence.sealed import open_salt
 from vault.index.models import Item
 
 
@@ -41,3 +44,17 @@ class PayloadRead:
     @property
     def ciphertext_sha256(self) -> str:
         return self._sha.hexdigest()
+
+
+def content_salt(ctx: VaultContext, item: Item) -> bytes | None:
+    """The content salt of a ``vault-evidence/2`` item, decrypted with its data key (what a
+    proof folder discloses as ``content-salt.hex``); None for an item with plain digests.
+    Raises KeyError_ (destroyed key, or a salt that does not decrypt) or InputError."""
+    assert item.evidence is not None
+    evidence = json.loads(item.evidence)
+    if not is_salted(evidence):
+        return None
+    row, dek = ctx.data_keys.by_id(item.subject_key_id)
+    if dek is None:
+        raise KeyError_("the subject's key was destroyed", detail=f"erased at {row.destroyed_at}")
+    return open_salt(dek, item.id, evidence)

@@ -5,6 +5,12 @@ transaction, mark its items destroyed and write the sealed destruction record (a
 entry: what, when, under which rule, the digests kept). A store that refuses (a lock or a
 legal hold still active) leaves the items exactly as they were, reported as failed, for the
 next run. Keys no longer needed by any live item are destroyed last.
+
+Objects of deposits that never finished (``orphaned`` items and segments: never
+acknowledged, never evidence) are deleted too, every version of object and manifest, once
+the store's lock has ended in real time and no hold covers them; an object that an
+acknowledged or in-flight row also points to is never touched. Each deletion gets an
+``orphan_destroy`` journal entry; a locked one is reported pending, for the next run.
 """
 
 from __future__ import annotations
@@ -27,9 +33,15 @@ from vault.index.models import Item, Segment, SubjectKey
 from vault.ingest.common import extension_lock, manifest_key
 from vault.journal.log import record
 from vault.privacy.shredding import destroy_key, subject_ref_of
-from vault.retention.decide import Action, Due
-from vault.retention.facts import ItemRow, Progress
+from vault.retention.decide import Action, Due, HoldFacts
+from vault.retention.facts import ItemRow, OrphanObject, Progress, load_holds, load_orphans
 from vault.retention.plan import make_plan
+
+#: the rule recorded on the rows of orphaned deposits whose bytes a run deleted
+ORPHAN_RULE = "deposit never acknowledged (orphaned); lock expired"
+#: an orphan whose intent is younger than this (vault clock) is left for a later run: its
+#: upload may still be running (recovery may have been run with a short grace period)
+ORPHAN_SETTLE = dt.timedelta(days=1)
 
 
 @dataclass
@@ -41,6 +53,9 @@ class RunResult:
     keys_destroyed: int = 0
     kept: int = 0
     sealed: str = ""
+    #: objects of orphaned deposits deleted by this run, and those left for a later one
+    orphans_deleted: list[dict[str, Any]] = field(default_factory=list)
+    orphans_pending: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +65,8 @@ class RunResult:
             "failed": self.failed,
             "keys_destroyed": self.keys_destroyed,
             "kept": self.kept,
+            "orphans_deleted": self.orphans_deleted,
+            "orphans_pending": self.orphans_pending,
             "sealed": self.sealed,
         }
 
@@ -88,6 +105,7 @@ def apply_retention(
         if progress:
             progress(done, total)
     result.keys_destroyed = destroy_unused_keys(ctx, touched_keys, at, reason="retention run", who=who)
+    delete_orphans(ctx, at, result, tenant=tenant, who=who)
     with ctx.sessions() as s:
         record(
             s,
@@ -101,6 +119,8 @@ def apply_retention(
             failed=len(result.failed),
             kept=result.kept,
             keys_destroyed=result.keys_destroyed,
+            orphans_deleted=len(result.orphans_deleted),
+            orphans_pending=len(result.orphans_pending),
         )
         s.commit()
     if seal:
@@ -190,6 +210,81 @@ def _destroy_object(
             result.destroyed.append({"id": det["id"], "rule": det["rule"], "record": entry.id})
         s.execute(update(Segment).where(Segment.object_key == key).values(deleted_at=at))
         s.commit()
+
+
+def delete_orphans(
+    ctx: VaultContext, at: dt.datetime, result: RunResult, *, tenant: str | None = None, who: Principal = SYSTEM
+) -> None:
+    """Delete the objects of orphaned deposits whose lock has ended (see the module doc)."""
+    with ctx.sessions() as s:
+        orphans = load_orphans(s, tenant=tenant)
+        holds = load_holds(s, tenant=tenant)
+    for o in orphans:
+        what = {"object": o.object_key, "tenant": o.tenant, "items": o.items, "segments": o.segments}
+        if o.shared_with is not None:  # the index says acknowledged data is in it: never delete
+            result.orphans_pending.append({**what, "reason": f"not deleted: {o.shared_with} points to this object"})
+            continue
+        cases = _hold_cases(o, holds)
+        if cases:
+            result.orphans_pending.append({**what, "reason": f"legal hold: case {', '.join(cases)}"})
+            continue
+        if o.since > at - ORPHAN_SETTLE:
+            result.orphans_pending.append(
+                {**what, "reason": f"written at {iso(o.since)}: its upload may still be running; a later run decides"}
+            )
+            continue
+        objects = [o.object_key, manifest_key(o.object_key)]
+        try:
+            real_now = dt.datetime.now(dt.UTC)  # the store's locks run on real time, whatever the vault clock says
+            why = ctx.store.blocking(*objects, now=real_now)
+            if why:
+                raise StorageError("the object store still protects this object", detail=why)
+            deleted = ctx.store.delete_all_versions(objects[0]) + ctx.store.delete_all_versions(objects[1])
+        except StorageError as e:
+            result.orphans_pending.append({**what, "reason": str(e)})
+            continue
+        with ctx.sessions() as s:
+            entry = record(
+                s,
+                ctx,
+                who,
+                "orphan_destroy",
+                tenant=o.tenant,
+                at=at,
+                objects=objects,
+                versions_deleted=len(deleted),
+                items=o.items,
+                segments=o.segments,
+                rule=ORPHAN_RULE,
+            )
+            if o.items:
+                s.execute(
+                    update(Item)
+                    .where(Item.id.in_(o.items), Item.state == "orphaned")
+                    .values(disposal="destroyed", disposed_at=at, disposal_rule=ORPHAN_RULE, disposal_record=entry.id)
+                )
+            if o.segments:
+                s.execute(
+                    update(Segment).where(Segment.id.in_(o.segments), Segment.state == "orphaned").values(deleted_at=at)
+                )
+            s.commit()
+        result.orphans_deleted.append({**what, "versions_deleted": len(deleted), "record": entry.id})
+
+
+def _hold_cases(o: OrphanObject, holds: list[HoldFacts]) -> list[str]:
+    """The cases of the index holds covering an orphan (as ``HoldFacts.covers`` does for items;
+    an orphaned segment has no item rows, so only a tenant-wide hold covers it here, and an S3
+    legal hold set on its versions blocks it in the store)."""
+    cases = set()
+    for h in holds:
+        if h.tenant != o.tenant:
+            continue
+        if h.item_id is not None:
+            if h.item_id in o.items:
+                cases.add(h.case_ref)
+        elif h.session is None or h.session in o.sessions:
+            cases.add(h.case_ref)
+    return sorted(cases)
 
 
 def _archive(ctx: VaultContext, d: Due, r: ItemRow, at: dt.datetime, result: RunResult, who: Principal) -> None:

@@ -1,4 +1,4 @@
-"""``vault init``: create the home folder, the development PKI, the KEK and the index schema.
+"""``vault init``: create the home folder, the development PKI, the first KEK epoch and the index schema.
 
 Idempotent: existing keys and configuration are kept; only what is missing is created.
 """
@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from vault.config import Settings, load_settings, write_default_config
-from vault.envelope.keyring import load_or_create_kek
 from vault.errors import KeyError_
-from vault.index.db import make_engine, migrate
-from vault.index.models import SubjectKey
+from vault.index.db import make_engine, migrate, session_factory
+from vault.index.models import PseudonymKey, SubjectKey
+from vault.keys.epochs import ensure_current
+from vault.keys.kek.store import open_store
 from vault.keys.pki import generate_dev_pki
 
 
@@ -42,16 +43,20 @@ def init_home(home: Path) -> InitResult:
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
-        if not settings.kek.exists():
-            with engine.connect() as conn:
-                wrapped = conn.execute(select(func.count()).select_from(SubjectKey)).scalar_one()
-            if wrapped:
-                raise KeyError_(
-                    "the key-encryption key is missing but data keys wrapped by it exist",
-                    detail=f"{wrapped} wrapped key(s) in the index; restore {settings.kek} from backup"
-                    " (a new KEK would make all stored evidence unreadable)",
-                )
-        load_or_create_kek(settings.kek, create=True)
+        kek = open_store(settings)
+        sessions = session_factory(engine)
+        with sessions() as s:
+            used = set(s.scalars(select(SubjectKey.epoch).where(SubjectKey.wrapped_key.is_not(None))).all())
+            used |= set(s.scalars(select(PseudonymKey.epoch).where(PseudonymKey.wrapped_key.is_not(None))).all())
+        missing = sorted(used - set(kek.epochs()))
+        if missing:
+            # a new key would not help: what the index holds stays unreadable without these
+            raise KeyError_(
+                "the KEK store lacks epochs that wrapped keys in the index need",
+                detail=f"epoch(s) {missing} not in {kek.description}; restore the KEK store "
+                "(or, after restoring an index backup, run `vault kek restore`)",
+            )
+        ensure_current(engine, sessions, kek, settings.run_dir)
     finally:
         engine.dispose()
     return InitResult(home, cfg, settings.keys_dir, engine.url.render_as_string(hide_password=True))

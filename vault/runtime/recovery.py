@@ -3,7 +3,9 @@
 An intent (item row ``writing``, or segment row without a version) older than the grace
 period belongs to a deposit that never finished: it was never acknowledged, so nothing
 promised is lost. It is marked ``orphaned`` and stays in the index for the record; any
-bytes it left in object storage are locked but are never treated as evidence.
+bytes it left in object storage are locked but are never treated as evidence. The retention
+run deletes them once their lock has ended (``vault.retention.apply.delete_orphans``), and an
+erasure destroys their data key whatever their state (``vault.privacy.erasure``).
 """
 
 from __future__ import annotations

@@ -23,10 +23,12 @@ class RetentionRunner(PeriodicJob):
     def run_once(self) -> RunResult:
         r = apply_retention(self.ctx)
         log.info(
-            "retention run: %d destroyed, %d archived, %d failed, %d kept",
+            "retention run: %d destroyed, %d archived, %d failed, %d kept; orphaned objects: %d deleted, %d pending",
             len(r.destroyed),
             len(r.archived),
             len(r.failed),
             r.kept,
+            len(r.orphans_deleted),
+            len(r.orphans_pending),
         )
         return r

@@ -50,6 +50,7 @@ from vault.errors import ConfigError, ServiceDown, VaultError
 from vault.keys.pki import load_cert, load_private_key
 from vault.runtime.audit_runner import AuditRunner
 from vault.runtime.batcher import Batcher
+from vault.runtime.kek_runner import KekRunner
 from vault.runtime.recovery import recover_intents
 from vault.runtime.retention_runner import RetentionRunner
 from vault.storage.embedded import EmbeddedSeaweed, disk_space, parent_death_signal
@@ -449,6 +450,7 @@ def run_up(
     batcher: Batcher | None = None
     retention: RetentionRunner | None = None
     auditor: AuditRunner | None = None
+    kek_runner: KekRunner | None = None
     ctx: VaultContext | None = None
     supervisor: _Supervisor | None = None
     try:
@@ -513,6 +515,8 @@ def run_up(
         retention.start()
         auditor = AuditRunner(ctx, on_result=(lambda r: metrics.audit_problems.set(r["problems"])) if metrics else None)
         auditor.start()
+        kek_runner = KekRunner(ctx)
+        kek_runner.start()
         if seaweed is not None:
             supervisor = _Supervisor(seaweed, settings, state, ctx, api, stop)
         if ready:
@@ -528,6 +532,8 @@ def run_up(
                 batcher.start()
     finally:
         settings.state_file.unlink(missing_ok=True)
+        if kek_runner:
+            kek_runner.stop()
         if auditor:
             auditor.stop()
         if retention:

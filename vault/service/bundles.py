@@ -72,12 +72,19 @@ def verify_zip(ctx: VaultContext, who: Principal | None, src: BinaryIO) -> Resul
         pins.mkdir()
         (pins / "seal-ca.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in ctx.seal_roots))
         (pins / "tsa-ca.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for t in ctx.tsas for c in t.roots))
-        report = verify_bundle(folder, seal_ca=pins / "seal-ca.pem", tsa_ca=pins / "tsa-ca.pem")
+        report = verify_bundle(
+            folder,
+            seal_ca=pins / "seal-ca.pem",
+            tsa_ca=pins / "tsa-ca.pem",
+            seal_fingerprints=sorted(ctx.seal_roots.fingerprints),
+        )
         _check_vault_batch(ctx, folder, report)
         doc = report.as_json()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    doc["certificates"] = {k: [_short(c) for c in v] for k, v in certificates(ctx, who).as_json().items()}
+    doc["certificates"] = {
+        k: [_short(c) for c in v] for k, v in certificates(ctx, who).as_json().items() if k != "seal_fingerprints"
+    }
     return Result(doc)
 
 

@@ -8,6 +8,8 @@ must exist, except for the operator at the vault's host, who may let a deposit c
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any, BinaryIO
@@ -15,10 +17,13 @@ from typing import Any, BinaryIO
 from vault.access.permissions import Op, authorize
 from vault.access.principal import Principal
 from vault.context import VaultContext
-from vault.errors import InputError
+from vault.errors import InputError, SignatureRequired
+from vault.evidence.canonical import canonical
 from vault.evidence.kinds import RECORD_KINDS, Kind, parse_kind
 from vault.evidence.receipt import Receipt
+from vault.ingest import idempotency
 from vault.ingest.common import DepositRequest, validate
+from vault.ingest.idempotency import replayed as replayed  # re-exported: HTTP says Idempotent-Replayed
 from vault.service.result import Result
 from vault.tenants.registry import get_tenant
 
@@ -59,13 +64,43 @@ def _request(
     subject: str | None,
     meta: dict[str, Any] | None,
     create_tenant: bool,
+    idempotency_key: str | None = None,
+    client_signature: str | None = None,
 ) -> DepositRequest:
     depositable(kind)
     authorize(who, Op.DEPOSIT, tenant=tenant)
     req = validate(tenant=tenant, session=session, kind=kind, purpose=purpose, subject=subject, meta=meta)
+    key = idempotency.check_key(idempotency_key)
+    row = None
     if not (create_tenant and who.local):
-        get_tenant(ctx.sessions, tenant)  # an unknown tenant is an error, never created on the fly
-    return req
+        row = get_tenant(ctx.sessions, tenant)  # an unknown tenant is an error, never created on the fly
+    else:
+        from vault.index.models import Tenant
+
+        with ctx.sessions() as s:
+            row = s.get(Tenant, tenant)
+    attested = None
+    if client_signature is not None:  # a forged or revoked one is refused whatever the setting
+        from vault.service.devices import attest
+
+        attested = attest(
+            ctx,
+            who,
+            client_signature,
+            tenant=req.tenant,
+            session=req.session,
+            kind=req.kind.value,
+            idempotency_key=key,
+            received_at=ctx.now(),
+        )
+    elif row is not None and row.require_signatures:
+        raise SignatureRequired(
+            f"tenant {tenant!r} requires a device signature on every deposit",
+            detail="send Vault-Signature (docs/api.md, Device signatures); nothing was kept",
+        )
+    if key is None and attested is None:
+        return req
+    return dataclasses.replace(req, idempotency_key=key, attested=attested)
 
 
 def deposit_file(
@@ -81,8 +116,15 @@ def deposit_file(
     meta: dict[str, Any] | None = None,
     expected_sha256: str | None = None,
     create_tenant: bool = False,
+    idempotency_key: str | None = None,
+    client_signature: str | None = None,
 ) -> Receipt:
-    """Stream ``src`` into one item; the signed receipt once it is durable."""
+    """Stream ``src`` into one item; the signed receipt once it is durable.
+
+    With ``idempotency_key``, a retry of the same deposit returns the original receipt
+    (:func:`replayed` tells), and another deposit with the key is ``idempotency_conflict``.
+    ``client_signature``: the device-signed statement (``Vault-Signature``), verified before
+    any byte is stored."""
     from vault.ingest.files import deposit_stream
 
     if parse_kind(kind) in RECORD_KINDS:
@@ -99,9 +141,16 @@ def deposit_file(
         subject=subject,
         meta=meta,
         create_tenant=create_tenant,
+        idempotency_key=idempotency_key,
+        client_signature=client_signature,
     )
     if expected_sha256 is not None:
         expected_sha256 = check_sha256(expected_sha256)
+    if req.idempotency_key is not None:  # one primary-key read; a retry is answered without storing
+        row = idempotency.lookup(ctx, req.tenant, req.idempotency_key)
+        ids = idempotency.existing_file(ctx, row) if row is not None else None
+        if ids:
+            return idempotency.replay_file(ctx, ids, src, req)
     return deposit_stream(ctx, src, req, who=who, expected_sha256=expected_sha256, max_size=size_limit(req.kind))
 
 
@@ -118,8 +167,15 @@ def deposit_records(
     meta: dict[str, Any] | None = None,
     create_tenant: bool = False,
     packer: Any = None,
+    idempotency_key: str | None = None,
+    client_signature: str | None = None,
+    raw: bytes | None = None,
 ) -> list[Receipt]:
-    """Deposit records; concurrent callers given the same ``packer`` share segments."""
+    """Deposit records; concurrent callers given the same ``packer`` share segments.
+
+    One idempotency key covers the whole call. A ``client_signature`` signs ``raw``, the
+    record file as sent (without it, the canonical JSON of ``records``)."""
+    from vault.ingest.connection import connection_records
     from vault.ingest.records import deposit_records as _deposit
 
     if parse_kind(kind) not in RECORD_KINDS:
@@ -138,11 +194,43 @@ def deposit_records(
         subject=subject,
         meta=None,
         create_tenant=create_tenant,
+        idempotency_key=idempotency_key,
+        client_signature=client_signature,
     )
-    pairs = [(req, r) for r in records]
-    if packer is not None:
-        return list(packer.deposit(pairs, who=who))
-    return _deposit(ctx, pairs, who=who)
+    if req.attested is not None:
+        from vault.devices.statement import check_content
+
+        body = raw if raw is not None else canonical(list(records))
+        check_content(req.attested.signed, hashlib.sha256(body).hexdigest(), len(body))
+    pairs = connection_records(req, records)  # checked and enriched: one bad field refuses the call
+    key = req.idempotency_key
+    if key is not None:
+        row = idempotency.lookup(ctx, req.tenant, key)
+        if row is not None:
+            again = idempotency.existing_records(ctx, row, req, records)
+            if again is not None:
+                return list(again)
+        key_id, dek = ctx.data_keys.data_key(req.tenant, req.subject, req.purpose.value)
+        with ctx.sessions() as s:
+            idempotency.claim_in(
+                s,
+                req,
+                call="records",
+                ids=[],
+                now=ctx.now(),
+                expected=len(records),
+                request_mac=idempotency.request_mac(dek, req, records),
+                subject_key_id=key_id,
+            )
+            idempotency.commit_claim(s, key)
+    try:
+        if packer is not None:
+            return list(packer.deposit(pairs, who=who))
+        return _deposit(ctx, pairs, who=who)
+    except BaseException:
+        if key is not None:
+            idempotency.release(ctx, req.tenant, key)  # kept when some records were acknowledged
+        raise
 
 
 def receipts_result(receipts: Sequence[Receipt]) -> Result:

@@ -9,18 +9,20 @@ who read the subject's data.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import func, select
 
 from vault.access.permissions import Op, authorize
 from vault.access.principal import Principal, Role
 from vault.context import VaultContext
-from vault.errors import IndexTampered, InputError, NotFound
-from vault.evidence.manifest import iso
+from vault.errors import IndexTampered, InputError, KeyError_, NotFound
+from vault.evidence.manifest import is_salted, iso
+from vault.evidence.sealed import evidence_of, open_salt
 from vault.index.models import Batch, Item, JournalEntry
 from vault.journal.log import record
 from vault.privacy.reading import check_read, subject_of, view_item
@@ -164,24 +166,118 @@ def _sealed_deposit_names(ctx: VaultContext, item_id: str) -> bool:
     return hit is not None
 
 
+#: erasable items of the looked-up file's size whose salted digest is tried (each costs one
+#: more hash of the file); beyond that, the answer says how many were left untried
+SALTED_CANDIDATE_LIMIT = 1000
+#: what a lookup by content can and cannot find, said in every answer
+LOOKUP_NOTE = (
+    "transaction proofs are found by their SHA-256; erasable items by their salted digest "
+    "(same tenant and size, each item's own salt); an erased or destroyed item can no longer "
+    "be confirmed from its content"
+)
+
+
 def verify_digest(ctx: VaultContext, who: Principal, sha256: str) -> Result:
-    """Is this document in the vault? Every item of ``who``'s scope whose content has this
-    SHA-256, each verified online (at most ``DIGEST_LOOKUP_LIMIT``)."""
+    """Is this document in the vault, by its SHA-256 alone? Only items with plain digests
+    (transaction proofs) can be found so: an erasable item's evidence holds salted digests
+    only, which need the file itself (:func:`verify_file`)."""
     authorize(who, Op.VERIFY_FILE)
+    return _lookup_answer(ctx, who, sha256, _plain_matches(ctx, who, sha256), [], 0)
+
+
+def verify_file(ctx: VaultContext, who: Principal, src: BinaryIO) -> Result:
+    """Is this document in the vault? ``src`` is read (and re-read: it must be seekable) to
+    find every item of ``who``'s scope with this content, each verified online (at most
+    ``DIGEST_LOOKUP_LIMIT``): transaction proofs by the plain SHA-256 the index keeps; erasable
+    items among those of the same tenant and size, by recomputing each candidate's salted
+    digest with its decrypted salt. Erased items cannot be found (their salt is gone)."""
+    authorize(who, Op.VERIFY_FILE)
+    src.seek(0)
+    h, size = hashlib.sha256(), 0
+    while chunk := src.read(1 << 20):
+        h.update(chunk)
+        size += len(chunk)
+    sha256 = h.hexdigest()
+    plain = _plain_matches(ctx, who, sha256)
+    salted, untried = _salted_matches(ctx, who, src, size)
+    return _lookup_answer(ctx, who, sha256, plain, salted, untried)
+
+
+def _scope(q: Any, who: Principal) -> Any:
+    q = q.where(Item.state.in_(("stored", "sealed")))
+    return q.where(Item.tenant_id == who.tenant) if who.tenant is not None else q
+
+
+def _plain_matches(ctx: VaultContext, who: Principal, sha256: str) -> list[str]:
     with ctx.sessions() as s:
-        q = select(Item.id).where(Item.sha256 == sha256, Item.state.in_(("stored", "sealed")))
-        if who.tenant is not None:
-            q = q.where(Item.tenant_id == who.tenant)
-        ids = list(s.scalars(q.order_by(Item.seq).limit(DIGEST_LOOKUP_LIMIT)).all())
+        q = _scope(select(Item.id).where(Item.sha256 == sha256), who)
+        return list(s.scalars(q.order_by(Item.seq).limit(DIGEST_LOOKUP_LIMIT)).all())
+
+
+def _salted_matches(ctx: VaultContext, who: Principal, src: BinaryIO, size: int) -> tuple[list[str], int]:
+    """Erasable items whose salted digest is SHA-256(salt || the file): candidates of the same
+    size (and tenant), live, salt decrypted with their data key; one more pass over the file
+    hashes it once per candidate. The index is only a shortcut: the match is recomputed here
+    from the sealed evidence, and each item found is then verified online."""
+    with ctx.sessions() as s:
+        q = _scope(
+            select(Item).where(
+                Item.size == size,
+                Item.sha256.is_(None),
+                Item.segment_id.is_(None),
+                Item.disposal.is_(None) | Item.disposal.not_in(("erased", "destroyed")),
+            ),
+            who,
+        )
+        rows = list(s.scalars(q.order_by(Item.seq).limit(SALTED_CANDIDATE_LIMIT + 1)).all())
+        s.expunge_all()
+    untried = max(0, len(rows) - SALTED_CANDIDATE_LIMIT)
+    wanted: list[tuple[str, str, Any]] = []
+    for row in rows[:SALTED_CANDIDATE_LIMIT]:
+        doc = evidence_of(row)
+        if isinstance(doc, str) or not is_salted(doc):
+            continue
+        try:
+            _key, dek = ctx.data_keys.by_id(row.subject_key_id)
+            if dek is None:  # erased since: its content can no longer be confirmed
+                continue
+            salt = open_salt(dek, row.id, doc)
+        except (InputError, KeyError_):
+            continue  # verification of the item says what is wrong with it; a lookup skips it
+        content = doc.get("content")
+        want = content.get("salted_sha256") if isinstance(content, dict) else None
+        if isinstance(want, str):
+            wanted.append((row.id, want, hashlib.sha256(salt)))
+    if not wanted:
+        return [], untried
+    src.seek(0)
+    while chunk := src.read(1 << 20):
+        for _id, _want, h in wanted:
+            h.update(chunk)
+    return [i for i, want, h in wanted if h.hexdigest() == want][:DIGEST_LOOKUP_LIMIT], untried
+
+
+def _lookup_answer(
+    ctx: VaultContext, who: Principal, sha256: str, plain: list[str], salted: list[str], untried: int
+) -> Result:
     reports = []
-    for item_id in ids:
+    for item_id in (plain + salted)[:DIGEST_LOOKUP_LIMIT]:
         report = verify(ctx, who, item_id)
         # the index's digest is not evidence: only a report whose payload check passed counts
         reports.append(report.as_json())
     first = reports[0] if reports else None
     with ctx.sessions() as s:
-        record(s, ctx, who, "verify_lookup", tenant=who.tenant, sha256=sha256, found=len(reports))
+        # the plain digest is journalled only when it is a transaction proof's (which keeps it
+        # anyway): the digest of an erasable item's content, or of a guess at an erased one's,
+        # is written nowhere
+        details: dict[str, Any] = {"sha256": sha256} if plain else {}
+        record(s, ctx, who, "verify_lookup", tenant=who.tenant, found=len(reports), **details)
         s.commit()
+    note = LOOKUP_NOTE + (
+        f"; {untried} more erasable item(s) of this size were not tried (narrow the lookup to a tenant)"
+        if untried
+        else ""
+    )
     return Result(
         {
             "sha256": sha256,
@@ -191,5 +287,6 @@ def verify_digest(ctx: VaultContext, who: Principal, sha256: str) -> Result:
             "checks": first["checks"] if first else [],
             "info": first.get("info", {}) if first else {},
             "items": reports,
+            "note": note,
         }
     )

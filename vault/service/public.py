@@ -16,6 +16,7 @@ from vault.context import VaultContext
 from vault.errors import InputError, NotFound
 from vault.evidence.manifest import iso
 from vault.index.models import Batch
+from vault.seal.identity import fingerprint
 from vault.service.result import Result
 
 
@@ -32,7 +33,10 @@ def cert_json(c: x509.Certificate) -> dict[str, Any]:
 
 
 def certificates(ctx: VaultContext, who: Principal | None) -> Result:
-    """The anchors a recipient pins: the seal CA(s), the sealing certificate, each TSA's CA(s)."""
+    """The anchors a recipient pins: the seal CA(s), the sealing certificate, each TSA's CA(s),
+    and ``seal_fingerprints``, the SHA-256 of every certificate that seals for this vault (what
+    ``vault verify --seal-fingerprint`` pins, ADR 0009). A TSA the operator runs itself is
+    marked ``self_operated`` (not independent)."""
     authorize(who, Op.CERTIFICATES)
     tsa: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -41,11 +45,13 @@ def certificates(ctx: VaultContext, who: Principal | None) -> Result:
             j = cert_json(c)
             if j["sha256"] not in seen:
                 seen.add(j["sha256"])
-                tsa.append({**j, "role": "tsa" if c is t.tsa_cert else "tsa-ca", "url": t.url})
+                own = t.tsa_cert is not None and fingerprint(t.tsa_cert) in ctx.own_tsa_fingerprints
+                tsa.append({**j, "role": "tsa" if c is t.tsa_cert else "tsa-ca", "url": t.url, "self_operated": own})
     return Result(
         {
             "seal": [{**cert_json(c), "role": "seal-ca"} for c in ctx.seal_roots]
             + [{**cert_json(ctx.sealer.cert), "role": "seal"}],
+            "seal_fingerprints": sorted(ctx.seal_roots.fingerprints),
             "tsa": tsa,
         }
     )

@@ -33,6 +33,11 @@ def erase(ctx: VaultContext, who: Principal, tenant: str, subject: str) -> tuple
 
     authorize(who, Op.SUBJECT_ERASE, tenant=tenant)
     result = erasure.erase_subject(ctx, tenant, subject, who=who)
+    from vault.service.kek import after_erasure
+
+    done = after_erasure(ctx, who, tenant, subject, record=result.record, keys=result.keys_destroyed)
+    result.pseudonym_destroyed = done["pseudonym_destroyed"]
+    result.kek_rotation = done["kek_rotation"]
     return result, seal_now(ctx)
 
 

@@ -18,22 +18,28 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, ProgrammingError
 
 from vault.context import VaultContext
-from vault.envelope.stream import decrypt_bytes
+from vault.devices.evidence import FIELD as CLIENT_FIELD
+from vault.devices.evidence import is_sealed as is_sealed_statement
+from vault.devices.evidence import open_field as open_statement
+from vault.envelope.stream import DecryptionError, decrypt_bytes
 from vault.errors import IndexTampered, InputError, KeyError_, NotFound, SealError, StorageError
 from vault.evidence.ids import ID_RE
 from vault.evidence.kinds import RECORD_KINDS
-from vault.evidence.manifest import MANIFEST_TYPE, iso, parse_iso
+from vault.evidence.manifest import MANIFEST_TYPES, is_salted, iso, parse_iso
 from vault.evidence.receipt import verify_receipt
+from vault.evidence.sealed import open_salt
 from vault.index.db import altered_schema, checked_row
 from vault.index.models import Batch, Item, JournalEntry, Segment, SubjectKey
 from vault.journal.entry import path_problem
 from vault.proof.payload import PayloadRead
+from vault.verify.client_signature import check_client_signature
 from vault.verify.proof_checks import check_batch_proof, check_payload, load_json, parse_json
 from vault.verify.report import Report
 
@@ -277,8 +283,8 @@ def _check_index_record(item: Item, batch: Batch | None, report: Report) -> dict
         return None
     try:
         evidence = load_json(item.evidence, "items.evidence")
-        if evidence.get("type") != MANIFEST_TYPE:
-            raise InputError(f"items.evidence is not a {MANIFEST_TYPE} manifest")
+        if evidence.get("type") not in MANIFEST_TYPES:
+            raise InputError(f"items.evidence is not a {' or '.join(sorted(MANIFEST_TYPES))} manifest")
     except InputError as e:
         report.add("index_record", False, "; ".join([*bad, str(e)]))
         return None
@@ -478,6 +484,7 @@ def _check_batch(ctx: VaultContext, item: Item, batch: Batch, report: Report) ->
         seal_roots=ctx.seal_roots,
         tsa_roots=tsa_roots,
         tsa_cert=None,
+        self_operated_tsas=ctx.own_tsa_fingerprints,
     )
     gen_time = parse_iso(report.info["timestamp"]) if "timestamp" in report.info else None
     problems = batch_row_problems(batch, manifest, gen_time) if manifest else []
@@ -622,9 +629,13 @@ def _check_content(
     reader = PayloadRead(ctx, item)
     try:
         plaintext = reader.plaintext()
-        check_payload(report, plaintext, evidence)
+        salt = _content_salt(ctx, item, evidence, report) if is_salted(evidence) else None
+        plain = hashlib.sha256() if CLIENT_FIELD in evidence else None
+        check_payload(report, _tee(plaintext, plain), evidence, salt)
         _report_stored_bytes(report, reader.ciphertext_sha256, pin["ciphertext_sha256"])
         _check_disclosures(ctx, item, evidence, report)
+        if plain is not None:
+            _check_client_signature(ctx, item, evidence, plain.hexdigest(), report)
     except NotFound as e:
         report.add("object_version", False, f"object missing: {e}")
     except KeyError_ as e:  # includes DecryptionError
@@ -632,6 +643,43 @@ def _check_content(
         _check_ciphertext_only(ctx, item, pin["ciphertext_sha256"], report)
     except StorageError as e:
         report.add("object_version", False, f"object unreadable: {e}")
+
+
+def _tee(chunks: Iterator[bytes], h: Any) -> Iterator[bytes]:
+    for c in chunks:
+        if h is not None:
+            h.update(c)
+        yield c
+
+
+def _check_client_signature(
+    ctx: VaultContext, item: Item, evidence: dict[str, Any], plain_sha256: str, report: Report
+) -> None:
+    """The device-signed statement sealed with the item (docs/decisions/0013)."""
+    dek = None
+    if is_sealed_statement(evidence):
+        _key, dek = ctx.data_keys.by_id(item.subject_key_id)
+    try:
+        opened = open_statement(evidence, item_id=item.id, dek=dek)
+    except (InputError, DecryptionError, ValueError) as e:
+        report.add("client_signature", False, f"the sealed client statement does not open: {e}")
+        return
+    check_client_signature(report, opened, evidence, plain_sha256=None if _is_record(evidence) else plain_sha256)
+
+
+def _content_salt(ctx: VaultContext, item: Item, evidence: dict[str, Any], report: Report) -> bytes | str:
+    """A ``vault-evidence/2`` item's content salt, decrypted with its data key (check
+    ``content_salt``); the reason when it cannot be."""
+    _key, dek = ctx.data_keys.by_id(item.subject_key_id)
+    if dek is None:
+        return "the data key was destroyed"
+    try:
+        salt = open_salt(dek, item.id, evidence)
+    except (InputError, DecryptionError) as e:
+        report.add("content_salt", False, f"the sealed content salt does not open: {e}")
+        return f"its content salt does not open ({e})"
+    report.add("content_salt", True, f"the sealed content salt opens with the item's data key ({len(salt)} bytes)")
+    return salt
 
 
 def _check_disclosures(ctx: VaultContext, item: Item, evidence: dict[str, Any], report: Report) -> None:

@@ -1,11 +1,14 @@
 """The checks shared by online and offline verification, in the order an auditor runs them.
 
-1. ``payload_digest``  the bytes hash to the manifest's SHA-256 and SHA3-256 and size
+1. ``payload_digest``  the bytes hash to the manifest's SHA-256 and SHA3-256 and size (for a
+   ``vault-evidence/2`` manifest, salt || bytes hash to its salted digests)
 2. ``evidence_leaf``   SHA-256 of evidence.json is the leaf of the item's path
 3. ``path_to_root``    the reduced hash tree leads to the batch root (RFC 4998 5.3)
-4. ``seal``            the CMS seal over batch.json verifies and chains to the seal CA
-   (its certificate valid when the root was timestamped)
-5. ``timestamp``       the RFC 3161 token is over the root, by a trusted TSA
+4. ``seal``            the CMS seal over batch.json verifies (CAdES-B-B: signing-certificate-v2
+   names its signer), its signer is one of the vault's pinned sealing certificates, and it
+   chains to the seal CA (its certificate valid when the root was timestamped); ADR 0009
+5. ``timestamp``       the RFC 3161 token is over the root, by a trusted TSA (reported as
+   self-operated, not independent, when the TSA is the vault operator's own)
 6. ``timeline``        the item was received and the batch made before the token's genTime
 7. ``chain_link``      the batch tree's first leaf is the previous batch's root
 """
@@ -22,8 +25,9 @@ from cryptography import x509
 
 from vault.batch.manifest import BATCH_TYPE, parse_path
 from vault.errors import InputError, SealError, TimestampError
-from vault.evidence.manifest import parse_iso
+from vault.evidence.manifest import SALT_LEN, is_salted, parse_iso, salted_digests
 from vault.seal.cms import verify_detached
+from vault.seal.identity import SealTrust, fingerprint
 from vault.timestamp.client import Token, verify_token
 from vault.tree.hashtree import root_from_path
 from vault.verify.report import Report
@@ -75,24 +79,55 @@ def load_json(data: object, what: str, *, binary: bool = True) -> dict[str, Any]
     return obj
 
 
-def check_payload(report: Report, chunks: Iterable[bytes], evidence: dict[str, Any]) -> bool:
-    sha256, sha3, size = hashlib.sha256(), hashlib.sha3_256(), 0
+def check_payload(
+    report: Report, chunks: Iterable[bytes], evidence: dict[str, Any], salt: bytes | str | None = None
+) -> bool:
+    """The content against the manifest's digests. A ``vault-evidence/2`` manifest needs the
+    item's content ``salt`` (decrypted by the vault, or ``content-salt.hex`` of a proof folder);
+    given a string instead, the reason it is not available."""
+    want = evidence.get("content")
+    want = want if isinstance(want, dict) else {}
+    salted = is_salted(evidence)
+    if salted and not isinstance(salt, bytes):
+        return report.add(
+            "payload_digest", False, f"the salted digest cannot be checked: {salt or 'no content salt given'}"
+        )
+    if salted and isinstance(salt, bytes) and len(salt) < SALT_LEN:
+        return report.add("payload_digest", False, f"the content salt is {len(salt)} bytes, fewer than {SALT_LEN}")
+    if salted and isinstance(salt, bytes):
+        sha256, sha3 = salted_digests(salt)
+    else:
+        sha256, sha3 = hashlib.sha256(), hashlib.sha3_256()
+    size = 0
     for c in chunks:
         sha256.update(c)
         sha3.update(c)
         size += len(c)
-    want = evidence.get("content")
-    want = want if isinstance(want, dict) else {}
-    if sha256.hexdigest() != want.get("sha256") or sha3.hexdigest() != want.get("sha3-256"):
+    k256, k3 = ("salted_sha256", "salted_sha3-256") if salted else ("sha256", "sha3-256")
+    what = "salted digest" if salted else "digest"
+    if sha256.hexdigest() != want.get(k256) or sha3.hexdigest() != want.get(k3):
         return report.add(
             "payload_digest",
             False,
-            f"digest mismatch: expected sha256 {want.get('sha256')}, found {sha256.hexdigest()}",
+            f"{what} mismatch: expected {k256} {want.get(k256)}, found {sha256.hexdigest()}"
+            + (" (the content or its salt differs)" if salted else ""),
         )
     if size != want.get("size"):
         return report.add("payload_digest", False, f"size mismatch: expected {want.get('size')}, found {size}")
-    return report.add("payload_digest", True, f"sha256 {sha256.hexdigest()} and sha3-256 match ({size} bytes)")
+    return report.add(
+        "payload_digest",
+        True,
+        f"salted sha256 {sha256.hexdigest()} and salted sha3-256 match ({size} bytes)"
+        if salted
+        else f"sha256 {sha256.hexdigest()} and sha3-256 match ({size} bytes)",
+    )
 
+
+#: how a token from the vault operator's own TSA is reported (ADR 0009, infra/tsa/README.md)
+SELF_OPERATED_NOTE = (
+    "TSA self-operated, not independent: its key and clock are the vault operator's, "
+    "so its genTime proves nothing against the operator"
+)
 
 #: clocks of the vault and of a TSA may differ this much before times are called inconsistent
 CLOCK_TOLERANCE = dt.timedelta(minutes=5)
@@ -128,9 +163,10 @@ def check_batch_proof(
     batch_bytes: bytes,
     seal: bytes,
     tsr: bytes,
-    seal_roots: list[x509.Certificate],
+    seal_roots: SealTrust | list[x509.Certificate],
     tsa_roots: list[x509.Certificate],
     tsa_cert: x509.Certificate | None,
+    self_operated_tsas: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Checks 2-6; returns the parsed batch manifest (empty if unreadable)."""
     try:
@@ -176,13 +212,32 @@ def check_batch_proof(
         # the sealing certificate must have been valid when the root was timestamped, not
         # merely at the signing time the signer wrote into its own seal
         info = verify_detached(seal, batch_bytes, seal_roots, at=token.gen_time if token else None)
-        report.add("seal", True, f"sealed by {info.signer} at {info.signing_time}")
+        pin = "pinned" if info.pinned else "declared by the folder itself, not pinned"
+        report.add(
+            "seal",
+            True,
+            f"sealed by {info.signer} (sha256:{info.signer_fingerprint}, {pin}) at {info.signing_time}",
+        )
+        report.info["seal"] = {"signer": info.signer, "sha256": info.signer_fingerprint, "pinned": info.pinned}
     except SealError as e:
         report.add("seal", False, f"seal invalid: {e}")
     if token is None:
         report.add("timestamp", False, f"token invalid: {token_error}")
     else:
-        report.add("timestamp", True, f"root timestamped at {token.gen_time.isoformat()} (serial {token.serial})")
+        tsa_fp = fingerprint(token.tsa_cert)
+        own = tsa_fp in self_operated_tsas
+        report.add(
+            "timestamp",
+            True,
+            f"root timestamped at {token.gen_time.isoformat()} (serial {token.serial})"
+            + (f"; {SELF_OPERATED_NOTE}" if own else ""),
+        )
+        report.info["tsa"] = {
+            "signer": token.tsa_cert.subject.rfc4514_string(),
+            "sha256": tsa_fp,
+            "self_operated": own,
+            **({"note": SELF_OPERATED_NOTE} if own else {}),
+        }
         report.info["timestamp"] = token.gen_time.isoformat()
         _check_timeline(report, evidence_bytes, batch, token.gen_time)
     try:

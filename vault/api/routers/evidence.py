@@ -63,7 +63,23 @@ _DEPOSIT_BODY = {
             "required": False,
             "schema": {"type": "string"},
             "description": "SHA-256 (hex) of the payload; a mismatch is 422 and nothing is kept",
-        }
+        },
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": "1-200 printable ASCII characters: a retry returns the original item(s) and receipt(s) "
+            "(Idempotent-Replayed: true); the key used for another deposit is 409 idempotency_conflict",
+        },
+        {
+            "name": "Vault-Signature",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 4096},
+            "description": "base64url(statement).base64url(signature) by a registered device key "
+            "(docs/api.md, Device signatures); a bad one is refused and nothing is kept",
+        },
     ],
 }
 
@@ -91,6 +107,10 @@ async def deposit(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
     expected = request.headers.get("x-content-sha256")
     if expected is not None:
         expected = deposits.check_sha256(expected)
+    once: dict[str, Any] = {
+        "idempotency_key": request.headers.get("idempotency-key"),
+        "client_signature": request.headers.get("vault-signature"),
+    }
     loop = asyncio.get_running_loop()
     metrics = request.app.state.metrics
 
@@ -119,12 +139,14 @@ async def deposit(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
                 if expected is not None and hashlib.sha256(data).hexdigest() != expected:
                     raise InputError("the payload's SHA-256 is not the one announced")
                 recs = deposits.parse_records(data)
-                return deposits.deposit_records(ctx, who, recs, meta=meta, packer=request.app.state.packer, **common)
+                return deposits.deposit_records(
+                    ctx, who, recs, meta=meta, packer=request.app.state.packer, raw=data, **common, **once
+                )
 
             return loop.run_in_executor(request.app.state.executor, run_records)
 
         def run_file() -> Any:
-            return deposits.deposit_file(ctx, who, reader, meta=meta, expected_sha256=expected, **common)  # type: ignore[arg-type]
+            return deposits.deposit_file(ctx, who, reader, meta=meta, expected_sha256=expected, **common, **once)  # type: ignore[arg-type]
 
         return loop.run_in_executor(request.app.state.executor, run_file)
 
@@ -133,14 +155,18 @@ async def deposit(request: Request, ctx: Ctx, who: Who) -> JSONResponse:
         raise InputError("the form has no 'file' part")
     kind = parse_kind(fields["kind"]).value
     receipts = result if isinstance(result, list) else [result]
-    for r in receipts:
+    again = any(deposits.replayed(r) for r in receipts)
+    for r in receipts if not again else []:
         metrics.deposits.labels(kind=kind).inc()
         metrics.deposit_bytes.labels(kind=kind).inc(json.loads(r.evidence).get("size", 0))
     if isinstance(result, list):
         doc = deposits.receipts_result(result).as_json()
     else:
         doc = {"id": result.item_id, "receipt": result.as_json()}
-    return JSONResponse(doc, status_code=201, headers={"Location": f"/v1/evidence/{doc['id']}"})
+    headers = {"Location": f"/v1/evidence/{doc['id']}"}
+    if again:  # the original answer again (same status, as the first time): nothing new was deposited
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(doc, status_code=201, headers=headers)
 
 
 @router.get("/{item_id}", summary="An item's fields (as corrected), retention and state")

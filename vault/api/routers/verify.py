@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tempfile
 from typing import Any
@@ -45,6 +44,7 @@ class VerifyResult(BaseModel):
     certificates: dict[str, list[dict[str, Any]]] | None = None
     sha256: str | None = None
     items: list[dict[str, Any]] | None = None
+    note: str | None = None
 
 
 _BODY = {
@@ -68,7 +68,11 @@ _BODY = {
 
 def _short_certs(ctx: Any, who: Principal | None) -> dict[str, list[dict[str, Any]]]:
     doc = certificates(ctx, who).as_json()
-    return {k: [{f: c[f] for f in ("subject", "sha256", "not_after", "role")} for c in v] for k, v in doc.items()}
+    return {
+        k: [{f: c[f] for f in ("subject", "sha256", "not_after", "role")} for c in v]
+        for k, v in doc.items()
+        if k != "seal_fingerprints"  # a list of strings; /v1/certificates has it
+    }
 
 
 @router.post("/verify", openapi_extra=_BODY, response_model=VerifyResult, response_model_exclude_none=True)
@@ -95,7 +99,7 @@ async def verify(request: Request, ctx: Ctx, who: MaybeWho) -> dict[str, Any]:
             return loop.run_in_executor(request.app.state.executor, _read_bundle, reader)
         if who is None:
             raise Unauthenticated("an API key is required to look a document up", detail="bundles need none")
-        return loop.run_in_executor(request.app.state.executor, _digest, reader)
+        return loop.run_in_executor(request.app.state.executor, _spool_file, reader)
 
     parts = frozenset({"bundle", "file"})
     got: dict[str, str] = {}
@@ -117,7 +121,10 @@ async def verify(request: Request, ctx: Ctx, who: MaybeWho) -> dict[str, Any]:
             os.unlink(result)
         return doc.as_json()
     assert who is not None
-    found = await anyio.to_thread.run_sync(items.verify_digest, ctx, who, result)
+    try:
+        found = await anyio.to_thread.run_sync(items.verify_file, ctx, who, result)
+    finally:
+        result.close()
     return {**found.as_json(), "certificates": _short_certs(ctx, who)}
 
 
@@ -138,8 +145,18 @@ def _read_bundle(reader: QueueReader) -> str:
     return path
 
 
-def _digest(reader: QueueReader) -> str:
-    h = hashlib.sha256()
-    while chunk := reader.read(1 << 20):
-        h.update(chunk)
-    return h.hexdigest()
+def _spool_file(reader: QueueReader) -> tempfile.SpooledTemporaryFile[bytes]:
+    """Keep the looked-up document (in memory up to 16 MiB, then in a private temporary file
+    that is gone once closed): erasable items are matched by salted digests, one per
+    candidate, which needs the content again after the plain SHA-256."""
+    f: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - the caller closes it
+        max_size=16 << 20, prefix="vault-lookup-"
+    )
+    try:
+        while chunk := reader.read(1 << 20):
+            f.write(chunk)
+    except BaseException:
+        f.close()
+        raise
+    f.seek(0)
+    return f

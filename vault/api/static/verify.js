@@ -26,6 +26,7 @@
     storage_pin: "Stored object is the one pinned by the evidence",
     stored_bytes: "Stored encrypted bytes are unchanged",
     decrypt: "Content can be decrypted",
+    content_salt: "Content salt can be decrypted",
     object_version: "Stored object version exists",
     batch_objects: "Batch files in write-once storage are unchanged",
     chain: "Batch follows the previous batch of the chain",
@@ -52,6 +53,7 @@
     storage_pin: "the stored object is not the one pinned by the evidence",
     stored_bytes: "the stored encrypted bytes were changed",
     decrypt: "the content cannot be decrypted",
+    content_salt: "the content salt cannot be decrypted",
     object_version: "the stored object version is missing",
     batch_objects: "the batch files in write-once storage are changed or missing",
     chain: "the batch does not follow the previous batch of the chain",
@@ -364,7 +366,7 @@
       text += " Timestamped " + when.utc + ".";
     } else if (status === "not_found") {
       text = context.sha256
-        ? "No evidence in this vault has exactly this content."
+        ? "No evidence in this vault has exactly this content (an erased item can no longer be confirmed from its content)."
         : "No evidence with this id in this vault (or not visible with this key).";
     } else if (status === "destroyed" && report.rule) {
       text += " Rule: " + report.rule + ".";
