@@ -23,13 +23,15 @@ run: setup
 	$(BIN)/vault init
 	$(BIN)/vault up
 
-## make test: lint, type-check, then the whole suite (SQLite index; real SeaweedFS and TSA)
+## make test: lint, type-check, then the whole suite (SQLite index; real SeaweedFS and TSA),
+## in PYTEST_WORKERS processes (pytest-xdist; each starts its own SeaweedFS and TSA)
+PYTEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 ## make test-pg: the whole suite again with the index on PostgreSQL
 test-pg: setup
-	VAULT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q
+	VAULT_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check vault tests bench

@@ -57,7 +57,7 @@ schemathesis.serializer.alias("application/timestamp-query", "application/octet-
 schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 #: per operation and generation mode: enough to reach each handler's branches, small enough for CI
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 #: operations whose every call is costly get fewer: the audit re-reads every sealed batch
 FEWER = {"POST /v1/audit": 3}
 SETTINGS = hypothesis.settings(

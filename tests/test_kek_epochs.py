@@ -38,10 +38,14 @@ from vault_support import DRILL, bucket_objects, index_rows, put_file
 DPO = Principal("dpo@acme", Role.DPO, tenant="acme")
 
 
-@pytest.fixture(params=["file", "pkcs11"])
+#: the tests that must hold for both KEK stores (the others exercise the logic above the store)
+BOTH_STORES = pytest.mark.parametrize("kek_settings", ["file", "pkcs11"], indirect=True)
+
+
+@pytest.fixture
 def kek_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     base = with_settings(settings, drill_lock_seconds=DRILL)
-    if request.param == "pkcs11":
+    if getattr(request, "param", "file") == "pkcs11":
         hsm: SoftHSM = request.getfixturevalue("softhsm")
         return hsm.settings(base)
     return base
@@ -95,6 +99,7 @@ def restore_index(settings: Settings, backup: Path) -> None:
     subprocess.run(["pg_restore", *conn, str(backup)], check=True, capture_output=True)
 
 
+@BOTH_STORES
 def test_a_restored_backup_cannot_open_the_erased_subject_but_opens_the_others(
     kek_settings: Settings, vctx: VaultContext, tmp_path: Path
 ) -> None:
@@ -146,6 +151,7 @@ def test_a_restored_backup_cannot_open_the_erased_subject_but_opens_the_others(
         ctx.close()
 
 
+@BOTH_STORES
 def test_an_erasure_is_reversible_from_a_backup_until_the_rotation_and_says_so(
     vctx: VaultContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -233,6 +239,7 @@ def test_a_wrapped_key_moved_to_another_row_or_relabelled_does_not_unwrap(vctx: 
         assert vctx.data_keys.by_id(kid)[1] is not None, what
 
 
+@BOTH_STORES
 def test_a_key_destroyed_by_another_process_leaves_this_ones_cache(
     kek_settings: Settings, vctx: VaultContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,6 +318,7 @@ def test_epoch_keys_in_the_token_are_sensitive_and_never_leave_it(softhsm: SoftH
     assert other.epochs() == []
 
 
+@BOTH_STORES
 def test_cli_status_and_rotate(kek_settings: Settings, vctx: VaultContext) -> None:
     put_file(vctx, "alice", b"x")
     r = run_cli(kek_settings, "kek", "status", "--json")
