@@ -12,24 +12,17 @@ or tus metadata ``signature``): ``<base64url(statement)>.<base64url(signature)>`
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from vault.evidence.base64url import decode as unb64url
+from vault.evidence.base64url import encode as b64url
 from vault.evidence.canonical import canonical
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 STATEMENT_TYPE = "vault-client-statement/1"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def utc_stamp(when: dt.datetime) -> str:

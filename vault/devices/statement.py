@@ -8,7 +8,6 @@ with SHA-256 (DER). Wire value: ``base64url(statement).base64url(signature)``, n
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import hashlib
@@ -22,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from vault.errors import InputError, SignatureInvalid
+from vault.evidence import base64url
+from vault.evidence.base64url import encode as b64url
 from vault.evidence.canonical import canonical
 from vault.evidence.manifest import parse_iso
 
@@ -38,15 +39,11 @@ ED25519 = "ed25519"
 P256 = "ecdsa-p256"
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def unb64url(text: str, what: str) -> bytes:
     if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
         raise SignatureInvalid(f"malformed signature: {what} is not base64url without padding")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64url.decode(text)
     except (binascii.Error, ValueError) as e:
         raise SignatureInvalid(f"malformed signature: {what} is not base64url", detail=str(e)) from None
 

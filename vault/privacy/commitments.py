@@ -9,7 +9,6 @@ cannot be brute-forced from its digest.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -20,17 +19,11 @@ from typing import Any
 import rfc8785
 
 from vault.errors import InputError
+from vault.evidence.base64url import decode as _unb64
+from vault.evidence.base64url import encode as _b64
 from vault.evidence.canonical import canonical, canonical_known, is_simple
 
 SALT_BYTES = 16
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True)

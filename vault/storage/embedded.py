@@ -23,7 +23,6 @@ unauthenticated requests from the host (see infra/seaweedfs/README.md).
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import ctypes
 import hashlib
@@ -54,6 +53,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vault.errors import ConfigError, ServiceDown, StorageError
+from vault.evidence import base64url
 
 log = logging.getLogger("vault.seaweed")
 
@@ -223,21 +223,17 @@ def _parse_volume_ids(text: str) -> set[int]:
     return ids
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def mint_jwt(key: str, ttl: float = 60) -> str:
     """An HS256 JWT that SeaweedFS accepts for ``key`` (filer or volume), valid ``ttl`` seconds.
 
     SeaweedFS signs with the key's UTF-8 bytes; its filer claims are the registered claims only,
     and ``exp`` is checked when present.
     """
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    claims = _b64url(json.dumps({"exp": int(time.time() + ttl)}, separators=(",", ":")).encode())
+    header = base64url.encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = base64url.encode(json.dumps({"exp": int(time.time() + ttl)}, separators=(",", ":")).encode())
     signing_input = f"{header}.{claims}".encode("ascii")
     signature = hmac.new(key.encode("utf-8"), signing_input, hashlib.sha256).digest()
-    return f"{header}.{claims}.{_b64url(signature)}"
+    return f"{header}.{claims}.{base64url.encode(signature)}"
 
 
 def read_jwt_keys(path: Path) -> dict[str, str]:

@@ -115,6 +115,11 @@ router = APIRouter(
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _in_executor(request: Request, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """``fn(*args)`` on the API's executor (blocking disk, key and store work off the event loop)."""
+    return asyncio.get_running_loop().run_in_executor(request.app.state.executor, fn, *args)
+
+
 def _staging(ctx: VaultContext) -> Staging:
     return Staging(ctx.settings.home / "uploads", ctx.kek)
 
@@ -236,7 +241,7 @@ async def _maybe_sweep(request: Request, staging: Staging, now: dt.datetime) -> 
     if time.monotonic() - last < SWEEP_EVERY:
         return
     state.uploads_swept = time.monotonic()
-    await asyncio.get_running_loop().run_in_executor(request.app.state.executor, staging.sweep, now)
+    await _in_executor(request, staging.sweep, now)
 
 
 def _count(request: Request, received: int, discarded: int) -> None:
@@ -323,15 +328,13 @@ async def create(request: Request, ctx: Ctx, who: Who) -> Response:
     limit = deposits.size_limit(deposits.depositable(args["kind"]))
     if length > limit:
         raise TooLarge("the upload is larger than its kind allows", detail=f"{length} > {limit} bytes")
-    loop = asyncio.get_running_loop()
-    executor = request.app.state.executor
     staging = _staging(ctx)
     now = ctx.now()
     await _maybe_sweep(request, staging, now)
-    await loop.run_in_executor(executor, get_tenant, ctx.sessions, tenant)
+    await _in_executor(request, get_tenant, ctx.sessions, tenant)
     if length == 0:  # nothing will come: the deposit is now
         fn = functools.partial(deposits.deposit_file, ctx, who, io.BytesIO(b""), tenant=tenant, **args)
-        receipt = await loop.run_in_executor(executor, fn)
+        receipt = await _in_executor(request, fn)
         _record_deposit(request, args["kind"], receipt, 0)
         headers = {"Upload-Offset": "0", **_deposit_headers(receipt, replayed=_replayed(receipt))}
         return Response(status_code=201, headers={"Location": f"/v1/evidence/{receipt.item_id}", **headers})
@@ -341,7 +344,7 @@ async def create(request: Request, ctx: Ctx, who: Who) -> Response:
             epoch = current_epoch(s)
         return staging.create(tenant=tenant, key_id=who.key_id or "", length=length, metadata=raw, epoch=epoch, now=now)
 
-    st = await loop.run_in_executor(executor, make)
+    st = await _in_executor(request, make)
     return Response(
         status_code=201,
         headers={
@@ -379,8 +382,7 @@ async def head(upload_id: str, request: Request, ctx: Ctx, who: Who) -> Response
     if st.evidence_id is not None:
         headers["Evidence-Id"] = st.evidence_id
     else:
-        loop = asyncio.get_running_loop()
-        meta = await loop.run_in_executor(request.app.state.executor, lambda: staging.metadata(st, _key(staging, st)))
+        meta = await _in_executor(request, lambda: staging.metadata(st, _key(staging, st)))
         if meta:
             headers["Upload-Metadata"] = meta
     return Response(status_code=200, headers=headers)
@@ -425,12 +427,7 @@ async def patch(upload_id: str, request: Request, ctx: Ctx, who: Who) -> Respons
         if offset == st.length:  # a retry of the completing PATCH whose answer was lost
             return Response(status_code=204, headers={"Upload-Offset": str(st.length), "Evidence-Id": st.evidence_id})
         raise Conflict("the upload is complete", detail=f"it became {st.evidence_id}")
-    loop = asyncio.get_running_loop()
-    executor = request.app.state.executor
-
-    def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        return loop.run_in_executor(executor, fn, *args)
-
+    run = functools.partial(_in_executor, request)
     with staging.lock(upload_id):
         st = _owned(staging, upload_id, who)  # as it is now that we hold it
         _alive(staging, st, now, held=True)
@@ -457,12 +454,8 @@ async def _append(
     checksum: tuple[Any, bytes] | None,
 ) -> Response:
     """The body of a PATCH, under the upload's lock: stage it, and deposit the whole once complete."""
-    loop = asyncio.get_running_loop()
-    executor = request.app.state.executor
     now = ctx.now()
-
-    def run(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        return loop.run_in_executor(executor, fn, *args)
+    run = functools.partial(_in_executor, request)
 
     received = 0
     disconnected = False
@@ -573,5 +566,5 @@ async def terminate(upload_id: str, request: Request, ctx: Ctx, who: Who) -> Res
     staging = _staging(ctx)
     _owned(staging, upload_id, who)
     with staging.lock(upload_id):
-        await asyncio.get_running_loop().run_in_executor(request.app.state.executor, staging.remove, upload_id)
+        await _in_executor(request, staging.remove, upload_id)
     return Response(status_code=204)
