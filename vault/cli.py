@@ -331,7 +331,9 @@ def _print_report(report: Any, json_out: bool) -> None:
 @handle_errors
 def verify(
     item: Annotated[str | None, typer.Argument(help="Item id (online verification).")] = None,
-    bundle: Annotated[Path | None, typer.Option(help="Proof folder to verify offline.")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="Proof folder, or export bundle (zip or folder), to verify offline.")
+    ] = None,
     seal_ca: Annotated[Path | None, typer.Option(help="Pin the seal CA (offline) instead of the folder's own.")] = None,
     tsa_ca: Annotated[Path | None, typer.Option(help="Pin the TSA CA (offline) instead of the folder's own.")] = None,
     seal_fingerprint: Annotated[
@@ -342,8 +344,28 @@ def verify(
             "instead of the ones the folder declares.",
         ),
     ] = None,
+    fingerprint: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fingerprint",
+            help="Pin a certificate of an export bundle by SHA-256 fingerprint, as the provider publishes "
+            "it at /v1/certificates: seal CA, sealing certificate, TSA CA or TSA certificate (repeatable).",
+        ),
+    ] = None,
     file: Annotated[
         Path | None, typer.Option("--file", help="Look a document up: is it in the vault? (online)")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="A signed checkpoint you kept (`vault checkpoint`): prove the item is under it (online)."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="Also check that the item's evidence record (with its renewals) proves it as of this "
+            "date (YYYY-MM-DD or ISO time): valid, or not provable and why (an item, or a proof folder).",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -352,6 +374,10 @@ def verify(
     erasure; its proof of existence intact)."""
     if sum(x is not None for x in (item, bundle, file)) != 1:
         raise InputError("give either an item id, --bundle DIR or --file FILE")
+    if checkpoint is not None and item is None:
+        raise InputError("--checkpoint goes with an item id (online)")
+    if at is not None and item is None and bundle is None:
+        raise InputError("--at goes with an item id or a proof folder (--bundle)")
     if file is not None:
         from vault.service.items import verify_file
 
@@ -371,21 +397,173 @@ def verify(
                 out.print(f"  {r['item']}: {r['status']}")
             err.print(f"[dim]{found['note']}[/dim]")
         raise typer.Exit({"valid": 0, "destroyed": 3}.get(found["status"], 1))
+    if bundle is not None and (bundle.is_file() or (bundle / "export.json").is_file()):
+        from vault.verify.export_bundle import verify_export
+
+        _print_export_report(
+            verify_export(
+                bundle, seal_ca=seal_ca, tsa_ca=tsa_ca, fingerprints=[*(fingerprint or ()), *(seal_fingerprint or ())]
+            ),
+            json_out,
+        )
     if bundle is not None:
+        from vault.export.selection import parse_period
         from vault.verify.bundle import verify_bundle
 
-        report = verify_bundle(bundle, seal_ca=seal_ca, tsa_ca=tsa_ca, seal_fingerprints=seal_fingerprint or ())
+        report = verify_bundle(
+            bundle,
+            seal_ca=seal_ca,
+            tsa_ca=tsa_ca,
+            seal_fingerprints=seal_fingerprint or (),
+            at=parse_period(at, "--at"),
+        )
     else:
         from vault.service.items import verify as verify_online
 
         assert item is not None
+        from vault.export.selection import parse_period
+
+        when = parse_period(at, "--at")
         ctx = _context()
         try:
-            report = verify_online(ctx, _principal(), item)
+            report = verify_online(ctx, _principal(), item, at=when)
+            if checkpoint is not None:
+                from vault.checkpoint.verify import check_under_checkpoint
+
+                check_under_checkpoint(ctx, report, item, _read_checkpoint(checkpoint))
         finally:
             ctx.close()
     _print_report(report, json_out)
     raise typer.Exit(report.exit_code)
+
+
+def _print_export_report(report: Any, json_out: bool) -> None:
+    """An export bundle's verdict: its own checks, then only the items that failed."""
+    if json_out:
+        _emit(report.as_json())
+    else:
+        status = "VALID" if report.valid else "INVALID"
+        out.print(f"export {report.export}: {status} ({len(report.items)} items)", highlight=False)
+        for c in report.checks:
+            mark = "[green]ok[/green]  " if c.ok else "[red]FAIL[/red]"
+            out.print(f"  {mark} {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+        for r in report.items:
+            for c in r.failed:
+                out.print(f"  [red]FAIL[/red] item {r.item}: {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+        shown = sum(r.status == "destroyed" for r in report.items)
+        if shown:
+            out.print(f"  {shown} item(s) destroyed: their proof of existence and destruction record verify")
+        if report.notice:
+            err.print(f"[yellow]note:[/yellow] {report.notice}", highlight=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
+
+
+def _read_checkpoint(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise InputError("cannot read the checkpoint file", detail=str(e)) from None
+
+
+@app.command("checkpoint")
+@handle_errors
+def checkpoint_cmd(
+    size: Annotated[
+        int | None, typer.Option(min=1, help="The checkpoint of this tree size (default: the newest).")
+    ] = None,
+    since: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint kept earlier: check the newest one extends it (consistency proof)."),
+    ] = None,
+    key: Annotated[bool, typer.Option("--key", help="Print the verifier key witnesses pin instead.")] = False,
+) -> None:
+    """Print the newest signed checkpoint of the batch log (keep it: `vault checkpoint > kept.txt`),
+    or check that it extends one kept earlier (--since). Exit 1 when it does not."""
+    from vault.checkpoint.audit import check_since
+    from vault.keys.notekey import note_verifier
+    from vault.service import checkpoints
+
+    ctx = _context()
+    try:
+        if key:
+            v = note_verifier(ctx.settings)
+            if v is None:
+                raise InputError("no checkpoint note key yet", detail="`vault init` makes it")
+            sys.stdout.write(f"{v}\n")
+            return
+        who = _principal()
+        note = checkpoints.latest(ctx, who) if size is None else checkpoints.at_size(ctx, who, size)
+        if since is None:
+            sys.stdout.write(note)
+            return
+        ok, detail = check_since(ctx, _read_checkpoint(since), note)
+    finally:
+        ctx.close()
+    from rich.markup import escape
+
+    verdict = "consistent: " if ok else "[red]NOT CONSISTENT:[/red] "
+    (out if ok else err).print(verdict + escape(detail), highlight=False)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("export")
+@handle_errors
+def export_bundle(
+    tenant: Annotated[str, typer.Option(help="The tenant whose items are exported.")],
+    case: Annotated[str, typer.Option(help="The case reference (written on the bundle and the report).")],
+    out_file: Annotated[Path, typer.Option("--out", help="The zip to write (must not exist).")],
+    session: Annotated[list[str] | None, typer.Option(help="A session to export (repeatable).")] = None,
+    item: Annotated[list[str] | None, typer.Option(help="An item to export (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="Received on or after (YYYY-MM-DD or ISO time).")] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Received on or before (YYYY-MM-DD: that whole day).")
+    ] = None,
+    hold: Annotated[str | None, typer.Option(help="Export what the legal holds of this case cover.")] = None,
+    disclose: Annotated[
+        str | None,
+        typer.Option(help="Fields whose values are disclosed, comma-separated (e.g. ip); others stay digests."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export a case's evidence as one zip a court's expert verifies offline (docs/export.md):
+    proofs, only the disclosed fields, a sealed and timestamped export.json, report.pdf, VERIFY.md."""
+    from vault.export.selection import Selection, parse_period
+    from vault.service.exports import export
+
+    sel = Selection(
+        tenant=tenant,
+        case=case,
+        sessions=tuple(session or ()),
+        items=tuple(item or ()),
+        since=parse_period(since, "--from"),
+        until=parse_period(until, "--to", end=True),
+        hold=hold,
+        disclose=tuple(f.strip() for f in (disclose or "").split(",") if f.strip()),
+    )
+    ctx = _context()
+    try:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.completed}/{task.total} items",
+            console=err,
+            transient=True,
+            disable=json_out or not err.is_terminal,
+        ) as bar:
+            task = bar.add_task("export", total=None)
+            result = export(
+                ctx, _principal(), sel, out_file, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    finally:
+        ctx.close()
+    if json_out:
+        _emit({**result.as_json(), "out": str(result.path)})
+    else:
+        out.print(
+            f"{result.path}: export {result.id}, {result.items} items ({result.destroyed} destroyed), "
+            f"{len(result.disclosed)} disclosed field(s), journal entry {result.journal_entry}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -1010,6 +1188,38 @@ def audit_cmd(
             f"{doc['index_items']} index row(s), {len(report.problems)} problem(s) in {doc['seconds']} s"
         )
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+@handle_errors
+def renew(
+    force: Annotated[
+        bool, typer.Option(help="Renew every live chain now, whatever its TSA certificate's date.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Renew archive timestamps (RFC 4998): re-hash chains whose algorithm is marked weak, and
+    timestamp again the tokens whose TSA certificate expires within renew_margin_days
+    (docs/long-term.md). One token per algorithm per run, whatever the number of items."""
+    from vault.service.renewal import renew as run
+
+    ctx = _context()
+    try:
+        doc = run(ctx, _principal(), force=force).as_json()
+    finally:
+        ctx.close()
+    if json_out:
+        _emit(doc)
+        return
+    for r in doc["hash_renewals"] + doc["timestamp_renewals"]:
+        out.print(
+            f"{r['kind']} renewal {r['seq']} ({r['algorithm']}): {r['leaves']} leaf/leaves, timestamped "
+            f"{r['timestamp']} by {r['tsa']} (valid to {r['tsa_not_after']})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not doc["hash_renewals"] and not doc["timestamp_renewals"]:
+        out.print(f"nothing due: {doc['live_chains']} live chain(s), next renewal due {doc['next_due']}")
 
 
 kek_app = typer.Typer(help="Key-encryption key epochs (docs/privacy.md, ADR 0011).", no_args_is_help=True)

@@ -9,6 +9,7 @@ runs", whose address is read from ``$VAULT_HOME/run/state.json``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -88,6 +89,19 @@ class Settings:
     retention_interval_hours: float = 24.0
     #: `vault up` runs the completeness audit this often; 0 = never by itself
     audit_interval_hours: float = 24.0
+    #: archive timestamps are renewed this long before their TSA certificate expires, and
+    #: chains re-hashed this long before their algorithm is weak (docs/long-term.md)
+    renew_margin_days: float = 730.0
+    #: hash algorithm -> the date (YYYY-MM-DD) from which it is weak (TOML table [weak_algorithms])
+    weak_algorithms: tuple[tuple[str, dt.datetime], ...] = ()
+    #: what a hash-tree renewal re-hashes with
+    renew_hash_algorithm: str = "sha512"
+    #: `vault up` runs the renewal job this often; 0 = never by itself
+    renew_interval_hours: float = 24.0
+    #: the origin line of the signed checkpoints (docs/long-term.md); "" = "vault.example/<bucket>"
+    checkpoint_origin: str = ""
+    #: the Ed25519 note key signing them (x/mod signer key format); Path() = keys/checkpoint.key
+    checkpoint_key: Path = Path()
 
     def pkcs11_pin(self) -> str:
         pin = os.environ.get("VAULT_PKCS11_PIN")
@@ -104,10 +118,24 @@ class Settings:
     def keys_dir(self) -> Path:
         return self.home / "keys"
 
+    @property
+    def log_origin(self) -> str:
+        """The checkpoints' origin line (and the note key's name when `vault init` makes it)."""
+        return self.checkpoint_origin or f"vault.example/{self.bucket}"
+
+    @property
+    def note_key_path(self) -> Path:
+        return self.checkpoint_key if self.checkpoint_key != Path() else self.keys_dir / "checkpoint.key"
+
     def tsa_self_operated(self, t: TSAConfig) -> bool:
         """Whether the vault's operator runs this TSA: flagged ``self_operated``, the built-in one
         (``embedded``), or pinned to the vault's own TSA certificate (``tsa_cert``)."""
         return t.self_operated or t.url == EMBEDDED or (t.cert is not None and t.cert == self.tsa_cert)
+
+    @property
+    def exports_dir(self) -> Path:
+        """Export bundles made over the API, kept until fetched or a day old (docs/export.md)."""
+        return self.home / "exports"
 
     @property
     def run_dir(self) -> Path:
@@ -167,6 +195,8 @@ _FLOAT_KEYS = {
     "retention_interval_hours",
     "audit_interval_hours",
     "kek_rotate_days",
+    "renew_margin_days",
+    "renew_interval_hours",
 }
 _STR_KEYS = {
     "database_url",
@@ -180,6 +210,8 @@ _STR_KEYS = {
     "pkcs11_library",
     "pkcs11_token",
     "pkcs11_key_label",
+    "checkpoint_origin",
+    "renew_hash_algorithm",
 }
 _TSA_KEYS = {"url", "ca", "cert", "timeout", "self_operated"}
 
@@ -193,6 +225,20 @@ def _seal_fingerprints(value: object) -> tuple[str, ...]:
     return tuple(normalize_fingerprint(v) for v in value)
 
 
+def _weak_algorithms(value: object) -> tuple[tuple[str, dt.datetime], ...]:
+    """``[weak_algorithms]``: algorithm = "YYYY-MM-DD" (the day it stops counting as secure)."""
+    if not isinstance(value, dict):
+        raise ConfigError('weak_algorithms is a table: sha256 = "2040-01-01"', detail=repr(value)[:200])
+    out = []
+    for name, day in sorted(value.items()):
+        try:
+            at = dt.datetime.combine(dt.date.fromisoformat(str(day)), dt.time(), tzinfo=dt.UTC)
+        except ValueError:
+            raise ConfigError(f"weak_algorithms.{name} is not a date YYYY-MM-DD", detail=repr(day)) from None
+        out.append((str(name), at))
+    return tuple(out)
+
+
 _PATH_KEYS = {
     "seal_cert",
     "seal_key",
@@ -203,6 +249,7 @@ _PATH_KEYS = {
     "tsa_cert",
     "tsa_key",
     "retention_policy",
+    "checkpoint_key",
 }
 
 
@@ -232,6 +279,7 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
     if "VAULT_SEAL_FINGERPRINTS" in env:  # comma-separated
         raw["seal_fingerprints"] = [f for f in env["VAULT_SEAL_FINGERPRINTS"].split(",") if f.strip()]
     seal_fingerprints = _seal_fingerprints(raw.pop("seal_fingerprints", []))
+    weak_algorithms = _weak_algorithms(raw.pop("weak_algorithms", {}))
 
     # a typo must not silently fall back to a default (e.g. a shorter retention)
     if raw.get("operational_months", 12) != 12:
@@ -296,7 +344,9 @@ def load_settings(home: Path | None = None, env: Mapping[str, str] | None = None
         kwargs.setdefault(k, v)
     if not tsas:
         tsas = [TSAConfig(url=EMBEDDED, ca=keys / "tsa-ca.pem", cert=keys / "tsa.pem", self_operated=True)]
-    settings = Settings(home=home, tsas=tuple(tsas), seal_fingerprints=seal_fingerprints, **kwargs)
+    settings = Settings(
+        home=home, tsas=tuple(tsas), seal_fingerprints=seal_fingerprints, weak_algorithms=weak_algorithms, **kwargs
+    )
     _validate(settings)
     return settings
 
@@ -320,8 +370,21 @@ def _validate(s: Settings) -> None:
         raise ConfigError("segment_max_records >= 1, segment_max_bytes >= 64 KiB and upload_concurrency >= 1")
     if s.kek_store not in ("file", "pkcs11"):
         raise ConfigError("kek_store must be 'file' or 'pkcs11'", detail=s.kek_store)
+    if not 1 <= s.renew_margin_days <= 36500 or not 0 <= s.renew_interval_hours <= 24 * 31:
+        raise ConfigError(
+            "renew_margin_days must be 1 to 36500 and renew_interval_hours 0 (off) to 744",
+            detail=f"{s.renew_margin_days}, {s.renew_interval_hours}",
+        )
+    from vault.renewal.policy import ALGORITHMS
+
+    if s.renew_hash_algorithm not in ALGORITHMS or any(name not in ALGORITHMS for name, _ in s.weak_algorithms):
+        raise ConfigError("renew_hash_algorithm and weak_algorithms name: " + ", ".join(ALGORITHMS))
+    if s.renew_hash_algorithm in dict(s.weak_algorithms):
+        raise ConfigError("renew_hash_algorithm is itself marked weak", detail=s.renew_hash_algorithm)
     if not 0 <= s.kek_rotate_days <= 366:
         raise ConfigError("kek_rotate_days must be between 0 (off) and 366", detail=str(s.kek_rotate_days))
+    if not s.log_origin.isprintable() or any(c.isspace() or c == "+" for c in s.log_origin):
+        raise ConfigError("checkpoint_origin has no spaces or '+'", detail=repr(s.log_origin))
     if s.batch_max_items < 1 or s.batch_max_seconds <= 0:
         raise ConfigError("batch_max_items must be >= 1 and batch_max_seconds > 0")
 
@@ -379,6 +442,9 @@ kek_dir = "keys/kek"
 # pkcs11_pin_file = "/etc/vault/pkcs11.pin"   # or VAULT_PKCS11_PIN in the environment
 # `vault up` rotates the KEK epoch every N days (each erasure rotates it too); 0 = never.
 kek_rotate_days = 30
+# Signed checkpoints of the batch log (docs/long-term.md): their origin line, e.g. your host
+# and bucket; unset = "vault.example/<bucket>". Set it before the first batch: witnesses pin it.
+# checkpoint_origin = "vault.example.com/evidence"
 
 # Time-stamping authorities, tried in order; tokens must chain to `ca` (and match `cert`).
 # The built-in TSA is self-operated: its key and clock are yours, so its tokens prove nothing

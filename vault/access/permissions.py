@@ -64,6 +64,9 @@ class Op(StrEnum):
     DEVICE_LIST = "device.list"
     DEVICE_REVOKE = "device.revoke"  # a technician revokes its own devices only
     TENANT_SETTINGS = "tenant.settings"  # require_signatures (reading it: tenant.show)
+    RENEW = "renew"  # archive-timestamp renewal (RFC 4998): the host operator's job
+    EXPORT = "export"  # a litigation export bundle (docs/export.md): the legal role only
+    CHECKPOINT = "checkpoint"  # signed checkpoints, consistency and inclusion proofs (public)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ TABLE: dict[Op, Rule] = {
     Op.AUDIT: _r(OP, U),
     Op.INDEX_REBUILD: _r(),  # the host operator only: it writes a whole index
     Op.KEK_ROTATE: _r(),  # the host operator only: it holds the KEK store's PIN
+    Op.RENEW: _r(),  # the host operator only (`vault renew`, and `vault up` on a schedule)
+    Op.EXPORT: _r(L, hide=True),
+    Op.CHECKPOINT: _r(*ALL, public=True),
     Op.SEAL: _r(OP),
     Op.RECOVER: _r(OP),
     Op.KEY_CREATE: _r(OP, A),

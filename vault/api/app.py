@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vault import __version__
 from vault.api import problems
 from vault.api.metrics import Metrics
-from vault.api.routers import admin, devices, evidence, health, page, public, tsa, uploads, verify
+from vault.api.routers import admin, checkpoint, devices, evidence, exports, health, page, public, tsa, uploads, verify
 from vault.api.routers.page import STATIC
 from vault.config import Settings
 from vault.context import VaultContext
@@ -74,7 +74,7 @@ def create_app(
     app.state.metrics = Metrics(lambda: 0.0)
     problems.install(app)
     routers = (evidence.router, uploads.router, verify.router, public.router, admin.router, health.router, page.router)
-    for r in (*routers, devices.router):
+    for r in (*routers, devices.router, exports.router, checkpoint.router):
         app.include_router(r)
     if tsa_responder is not None:
         app.include_router(tsa.router)

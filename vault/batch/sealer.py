@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select, update
 
 from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
+from vault.checkpoint import log as checkpoints
 from vault.context import VaultContext
+from vault.errors import VaultError
 from vault.evidence.canonical import canonical_known
 from vault.index.db import seal_lock
-from vault.index.models import Batch, Item, JournalEntry
+from vault.index.models import Batch, Checkpoint, Item, JournalEntry
 from vault.retention.rules import MAX_PROOF_YEARS, add_months
 from vault.seal.cms import verify_detached
 from vault.storage.s3 import Lock
@@ -51,12 +53,29 @@ def seal_pending(ctx: VaultContext, *, max_batches: int | None = None) -> list[S
     """Seal everything pending, in batches of at most ``batch_max_items``."""
     done: list[SealedBatch] = []
     with seal_lock(ctx.engine, ctx.settings.run_dir):
+        _checkpoint_catch_up(ctx)
         while max_batches is None or len(done) < max_batches:
             result = _seal_one(ctx)
             if result is None:
                 break
             done.append(result)
     return done
+
+
+def _checkpoint_catch_up(ctx: VaultContext) -> None:
+    """Batches sealed before the checkpoint log existed, and a head whose checkpoint was not
+    published (a failure after the batch's commit): signed before new batches are added."""
+    try:
+        checkpoints.sync(ctx)
+    except Exception as e:  # sealing goes on; the next run tries again
+        log.error("checkpoint log: %s", e, exc_info=not isinstance(e, VaultError))
+
+
+def _publish(ctx: VaultContext, seq: int, lock: Lock, root: str) -> None:
+    try:
+        checkpoints.publish(ctx, seq, lock, root=bytes.fromhex(root))
+    except Exception as e:  # the batch is sealed; its checkpoint follows with the next run
+        log.error("checkpoint %d not published: %s", seq, e, exc_info=not isinstance(e, VaultError))
 
 
 def _seal_one(ctx: VaultContext) -> SealedBatch | None:
@@ -119,6 +138,11 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
         r.public_bytes(Encoding.PEM).decode() for r in trusted.roots
     )
     with ctx.sessions() as s:
+        try:  # the checkpoint log's leaf for this batch (vault.checkpoint): a few reads
+            log_row: Checkpoint | None = checkpoints.next_row(s, seq, manifest, now)
+        except VaultError as e:  # never holds a batch back: the log catches up later
+            log.error("checkpoint log not extended by batch %d: %s", seq, e)
+            log_row = None
         s.add(
             Batch(
                 seq=seq,
@@ -137,6 +161,8 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
                 created_at=now,
             )
         )
+        if log_row is not None:
+            s.add(log_row)
         s.flush()
         s.execute(
             update(Item),
@@ -164,5 +190,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
                 ],
             )
         s.commit()
+    if log_row is not None:
+        _publish(ctx, seq, lock, log_row.root)
     log.info("sealed batch %d: %d items, %d journal entries, root %s", seq, len(rows), len(entries), root)
     return SealedBatch(seq, root, len(rows), token.tsa_url, token.gen_time.isoformat(), len(entries))

@@ -321,3 +321,57 @@ class Device(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Checkpoint(Base):
+    """One size of the checkpoint log (vault.checkpoint): the RFC 6962 tree whose leaf i is
+    batch i + 1's ``batch.json``. ``hashes`` holds the stored hashes that appending batch
+    ``size`` completed (32 bytes per level, 0 .. trailing zeros of ``size``), from which every
+    root and proof is computed without the leaves. Written in the batch's own transaction;
+    ``note`` (the signed checkpoint) and its WORM object ``checkpoints/<size:012d>`` once
+    published. The index is not evidence: a kept checkpoint is, and a proof computed from
+    rewritten rows does not check against it."""
+
+    __tablename__ = "checkpoints"
+
+    size: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    root: Mapped[str] = mapped_column(String(64))  # hex RFC 6962 root of the log of this size
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[str | None] = mapped_column(String(512), nullable=True)  # of the stored note
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ArchiveStamp(Base):
+    """An archive-timestamp renewal (RFC 4998 5, vault.renewal): one RFC 3161 token over a tree
+    of leaves. ``kind`` ``timestamp``: each leaf renews one chain origin's tokens (5.2);
+    ``hash``: each leaf re-hashes one item's evidence.json and its earlier sequence with a
+    stronger ``algorithm`` (5.3), and ``origins`` lists the chains it replaces. The truth is
+    its WORM objects under ``object_prefix`` (renewal.json, timestamp.tsr)."""
+
+    __tablename__ = "archive_stamps"
+
+    seq: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    gen_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    tsr: Mapped[bytes] = mapped_column(LargeBinary)
+    tsa_chain: Mapped[str] = mapped_column(Text)  # PEM: the TSA certificate, then its roots
+    tsa_not_after: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    origins: Mapped[str] = mapped_column(Text)  # JSON list of "batch:<seq>" / "stamp:<seq>"
+    object_prefix: Mapped[str] = mapped_column(String(200))
+    versions: Mapped[str] = mapped_column(Text)  # JSON {object name: version id}
+
+
+class StampLeaf(Base):
+    """Leaf ``position`` of an archive stamp's tree: what it ``covers`` (``batch:<seq>`` or
+    ``stamp:<seq>``, a chain origin renewed; ``item:<id>``, an item re-hashed)."""
+
+    __tablename__ = "stamp_leaves"
+    __table_args__ = (Index("ix_stamp_leaves_covers", "covers"),)
+
+    stamp_seq: Mapped[int] = mapped_column(BigKey, ForeignKey("archive_stamps.seq"), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    covers: Mapped[str] = mapped_column(String(64))
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)

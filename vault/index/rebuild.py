@@ -86,6 +86,9 @@ def rebuild_from_store(ctx: VaultContext, *, keys_from: str | None = None) -> Re
         _batches(ctx, report)
         _replay_journal(ctx, report)
         _advance_sequences(ctx)
+        from vault.checkpoint.log import sync
+
+        sync(ctx)  # the checkpoint log, from the rebuilt batches (and the signed notes in the store)
     finally:
         if backup:
             backup.close()

@@ -22,6 +22,7 @@ from vault.devices.evidence import open_field as open_statement
 from vault.devices.statement import pem
 from vault.envelope.stream import decrypt_bytes
 from vault.errors import Conflict, InputError, NotFound
+from vault.ers.item import ERS_FILE, item_record
 from vault.evidence.receipt import Receipt
 from vault.index.models import Item, Segment
 from vault.proof.folder import atomic_folder
@@ -32,7 +33,7 @@ from vault.verify.declared import TRUST_FILE, declaration
 from vault.verify.online import load_item
 
 
-def _signer_cert_pem(seal: bytes) -> bytes:
+def signer_cert_pem(seal: bytes) -> bytes:
     signed = cms.ContentInfo.load(seal)["content"]
     for c in signed["certificates"] or []:
         if c.name == "certificate":
@@ -40,7 +41,7 @@ def _signer_cert_pem(seal: bytes) -> bytes:
     raise NotFound("the seal carries no certificate")
 
 
-def _split_pem(bundle: str) -> list[str]:
+def split_pem(bundle: str) -> list[str]:
     end = "-----END CERTIFICATE-----"
     return [part.strip() + "\n" + end + "\n" for part in bundle.split(end) if part.strip()]
 
@@ -70,6 +71,22 @@ def _client_statement(ctx: VaultContext, item: Item, evidence: dict[str, Any], t
     return opened
 
 
+def _tsa_anchors(ctx: VaultContext, batch_chain: list[str]) -> bytes:
+    """The batch token's CA(s), then those of the TSAs that renewed it (ADR 0015): what
+    ``certs/tsa-ca.pem`` must hold for the token and evidence-record.ers to verify."""
+    from sqlalchemy import select
+
+    from vault.index.models import ArchiveStamp
+
+    with ctx.sessions() as s:
+        chains = [split_pem(c)[1:] for c in sorted(set(s.scalars(select(ArchiveStamp.tsa_chain))))]
+    seen: list[str] = []
+    for cert in [*batch_chain[1:], *(p for c in chains for p in c)]:
+        if cert not in seen:
+            seen.append(cert)
+    return "".join(seen).encode()
+
+
 def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
     item, batch = load_item(ctx, item_id)
     if item.evidence is None or item.state in ("writing", "orphaned"):
@@ -92,6 +109,7 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
         (tmp / "path.json").write_text(json.dumps(json.loads(item.path), indent=2) + "\n")
         (tmp / "seal.p7s").write_bytes(batch.seal)
         (tmp / "timestamp.tsr").write_bytes(batch.tsr)
+        (tmp / ERS_FILE).write_bytes(item_record(ctx, item, batch))
         if item.receipt:
             (tmp / "receipt.json").write_bytes(full_receipt(ctx, item))
         if item.meta_sealed:
@@ -101,11 +119,11 @@ def export_proof(ctx: VaultContext, item_id: str, out: Path) -> Path:
                 (tmp / "disclosures.json").write_text(json.dumps(disclosures, indent=2) + "\n")
         certs = tmp / "certs"
         certs.mkdir()
-        (certs / "seal.pem").write_bytes(_signer_cert_pem(batch.seal))
+        (certs / "seal.pem").write_bytes(signer_cert_pem(batch.seal))
         (certs / "seal-ca.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in ctx.seal_roots))
-        tsa_chain = _split_pem(batch.tsa_chain)
+        tsa_chain = split_pem(batch.tsa_chain)
         (certs / "tsa.pem").write_text(tsa_chain[0])
-        (certs / "tsa-ca.pem").write_text("".join(tsa_chain[1:]))
+        (certs / "tsa-ca.pem").write_bytes(_tsa_anchors(ctx, tsa_chain))
         evidence = json.loads(item.evidence)
         statement = _client_statement(ctx, item, evidence, tmp)
         # whose seal and whose clock (ADR 0009): the vault's sealing certificates, its own TSAs

@@ -109,6 +109,20 @@ def _trust_texts(trust: dict[str, Any] | None, tsa_fingerprint: str) -> tuple[st
     return pins, note
 
 
+ERS_STEP = """
+## Long-term proof: `evidence-record.ers` (RFC 4998)
+The same proof as steps 2, 3 and 5 in the standard long-term form: a DER `EvidenceRecord`
+(RFC 4998 Evidence Record Syntax) whose data object is `evidence.json`. Its first archive
+timestamp holds this path (as an RFC 4998 reduced hash tree) and the token of
+`timestamp.tsr`; archive timestamps added later (renewals) keep the proof valid after the
+TSA's certificate expires or SHA-256 weakens. Any ERS verifier checks it against
+`evidence.json` and the TSA anchors, e.g. Bouncy Castle's `org.bouncycastle.tsp.ers`
+(`ERSEvidenceRecord.validatePresent`); to look inside:
+
+    openssl asn1parse -inform DER -in evidence-record.ers -i
+"""
+
+
 def verify_md(
     evidence: dict[str, Any],
     batch: dict[str, Any],
@@ -188,4 +202,4 @@ Expected: `Verification: OK`; the second command shows the time (`Time stamp:`).
 `batch.json` names `previous_root` = `{batch["previous_root"]}`; its `chain_path` leads from
 that value to the same root (same procedure as step 3), so the timestamp also covers the
 previous batch. Batch {batch["seq"]} follows the batch whose root is `previous_root`.
-{client_step(evidence, client)}"""
+{client_step(evidence, client)}{ERS_STEP}"""

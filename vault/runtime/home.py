@@ -10,12 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from vault.checkpoint.log import signed_any
 from vault.config import Settings, load_settings, write_default_config
 from vault.errors import KeyError_
 from vault.index.db import make_engine, migrate, session_factory
 from vault.index.models import PseudonymKey, SubjectKey
 from vault.keys.epochs import ensure_current
 from vault.keys.kek.store import open_store
+from vault.keys.notekey import ensure_note_key
 from vault.keys.pki import generate_dev_pki
 
 
@@ -57,6 +59,8 @@ def init_home(home: Path) -> InitResult:
                 "(or, after restoring an index backup, run `vault kek restore`)",
             )
         ensure_current(engine, sessions, kek, settings.run_dir)
+        with sessions() as s:  # the Ed25519 key that signs checkpoints (docs/long-term.md)
+            ensure_note_key(settings, signed_before=signed_any(s))
     finally:
         engine.dispose()
     return InitResult(home, cfg, settings.keys_dir, engine.url.render_as_string(hide_password=True))

@@ -52,6 +52,7 @@ from vault.runtime.audit_runner import AuditRunner
 from vault.runtime.batcher import Batcher
 from vault.runtime.kek_runner import KekRunner
 from vault.runtime.recovery import recover_intents
+from vault.runtime.renew_runner import RenewRunner
 from vault.runtime.retention_runner import RetentionRunner
 from vault.storage.embedded import EmbeddedSeaweed, disk_space, parent_death_signal
 from vault.storage.s3 import CREDENTIALS_REFUSED, ObjectStore, make_client
@@ -451,6 +452,7 @@ def run_up(
     retention: RetentionRunner | None = None
     auditor: AuditRunner | None = None
     kek_runner: KekRunner | None = None
+    renew_runner: RenewRunner | None = None
     ctx: VaultContext | None = None
     supervisor: _Supervisor | None = None
     try:
@@ -517,6 +519,8 @@ def run_up(
         auditor.start()
         kek_runner = KekRunner(ctx)
         kek_runner.start()
+        renew_runner = RenewRunner(ctx)
+        renew_runner.start()
         if seaweed is not None:
             supervisor = _Supervisor(seaweed, settings, state, ctx, api, stop)
         if ready:
@@ -532,6 +536,8 @@ def run_up(
                 batcher.start()
     finally:
         settings.state_file.unlink(missing_ok=True)
+        if renew_runner:
+            renew_runner.stop()
         if kek_runner:
             kek_runner.stop()
         if auditor:

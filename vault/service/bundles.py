@@ -83,7 +83,9 @@ def verify_zip(ctx: VaultContext, who: Principal | None, src: BinaryIO) -> Resul
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     doc["certificates"] = {
-        k: [_short(c) for c in v] for k, v in certificates(ctx, who).as_json().items() if k != "seal_fingerprints"
+        k: [_short(c) for c in v]
+        for k, v in certificates(ctx, who).as_json().items()
+        if k not in ("seal_fingerprints", "checkpoint_key")
     }
     return Result(doc)
 

@@ -123,8 +123,9 @@ def proof_folder(ctx: VaultContext, who: Principal, item_id: str, out: Path) -> 
     return Result({"item": item_id, "out": str(path)})
 
 
-def verify(ctx: VaultContext, who: Principal, item_id: str) -> Report:
-    """Online verification: re-read the pinned versions and check every hash, seal and token.
+def verify(ctx: VaultContext, who: Principal, item_id: str, *, at: dt.datetime | None = None) -> Report:
+    """Online verification: re-read the pinned versions and check every hash, seal and token;
+    with ``at``, also whether its evidence record (with its renewals) proves it as of that date.
 
     The index is not evidence: for a platform-wide principal, an item whose row is gone or
     does not read back is still verified from what is sealed (the journal's deposit entry
@@ -148,6 +149,13 @@ def verify(ctx: VaultContext, who: Principal, item_id: str) -> Report:
         return report
     authorize(who, Op.VERIFY, tenant=row.tenant_id)
     report = _verify_item(ctx, item_id)
+    if at is not None:
+        if _batch is None:
+            report.add("long_term", False, "not sealed yet: no evidence record")
+        else:
+            from vault.renewal.verify import check_long_term
+
+            check_long_term(ctx, row, _batch, at, report)
     _journal_read(ctx, who, "verify", row, status=report.status)
     return report
 

@@ -36,7 +36,8 @@ def certificates(ctx: VaultContext, who: Principal | None) -> Result:
     """The anchors a recipient pins: the seal CA(s), the sealing certificate, each TSA's CA(s),
     and ``seal_fingerprints``, the SHA-256 of every certificate that seals for this vault (what
     ``vault verify --seal-fingerprint`` pins, ADR 0009). A TSA the operator runs itself is
-    marked ``self_operated`` (not independent)."""
+    marked ``self_operated`` (not independent). ``checkpoint_key``: the verifier key string of
+    the note key that signs the checkpoints (C2SP signed note), and the log's origin."""
     authorize(who, Op.CERTIFICATES)
     tsa: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -53,8 +54,17 @@ def certificates(ctx: VaultContext, who: Principal | None) -> Result:
             + [{**cert_json(ctx.sealer.cert), "role": "seal"}],
             "seal_fingerprints": sorted(ctx.seal_roots.fingerprints),
             "tsa": tsa,
+            **_checkpoint_key(ctx),
         }
     )
+
+
+def _checkpoint_key(ctx: VaultContext) -> dict[str, Any]:
+    """The verifier key of the note key that signs checkpoints (what a witness pins), once made."""
+    from vault.keys.notekey import note_verifier
+
+    v = note_verifier(ctx.settings)
+    return {} if v is None else {"checkpoint_key": {"verifier_key": str(v), "origin": ctx.settings.log_origin}}
 
 
 def batch(ctx: VaultContext, who: Principal | None, seq: int) -> Result:

@@ -11,9 +11,10 @@ fingerprints pinned with ``--seal-fingerprint``, or else the ones the folder dec
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from vault.devices.evidence import is_sealed as is_sealed_statement
 from vault.devices.evidence import open_field as open_statement
 from vault.devices.statement import load_public_key
 from vault.errors import ConfigError, InputError, SealError
+from vault.ers.verify import ERS_FILE, summary, verify_record
 from vault.evidence.kinds import RECORD_KINDS
 from vault.evidence.manifest import MANIFEST_TYPES, is_salted
 from vault.evidence.receipt import verify_receipt
@@ -124,13 +126,41 @@ def _check_client_statement(report: Report, folder: Path, evidence: dict[str, An
     check_client_signature(report, found, evidence, plain_sha256=None if record else plain.hexdigest())
 
 
+def _check_evidence_record(
+    report: Report,
+    folder: Path,
+    evidence_bytes: bytes,
+    tsa_roots: list[x509.Certificate],
+    at: dt.datetime | None,
+    weak: Mapping[str, dt.datetime] | None,
+) -> None:
+    """``evidence-record.ers`` (RFC 4998), when the folder has one (folders exported before
+    it existed do not): it proves evidence.json as of ``at`` (default now) on its own."""
+    path = folder / ERS_FILE
+    if not path.is_file():
+        report.info["evidence_record"] = "absent"
+        return
+    ers = verify_record(path.read_bytes(), evidence_bytes, roots=tsa_roots, at=at, weak=weak)
+    report.add("evidence_record", ers.valid, summary(ers))
+    report.info["evidence_record"] = {
+        "status": ers.status,
+        "at": ers.at.isoformat(),
+        "renew_by": ers.renew_by.isoformat() if ers.renew_by else None,
+        "timestamps": [t.as_json() for t in ers.timestamps],
+    }
+
+
 def verify_bundle(
     folder: Path,
     *,
     seal_ca: Path | None = None,
     tsa_ca: Path | None = None,
     seal_fingerprints: Sequence[str] = (),
+    at: dt.datetime | None = None,
+    weak: Mapping[str, dt.datetime] | None = None,
 ) -> Report:
+    """Check a proof folder offline. ``at`` and ``weak`` (algorithm -> date it counts as
+    weak from) only concern its evidence record: provable as of ``at`` (default now)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("no such proof folder", detail=str(folder))
@@ -198,6 +228,7 @@ def verify_bundle(
         tsa_cert=tsa_cert,
         self_operated_tsas=declared.self_operated_tsas,
     )
+    _check_evidence_record(report, folder, evidence_bytes, tsa_roots, at, weak)
     _check_receipt(report, folder, trust)
     if CLIENT_FIELD in evidence:
         _check_client_statement(report, folder, evidence)

@@ -133,7 +133,7 @@ SELF_OPERATED_NOTE = (
 CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 
 
-def _check_timeline(report: Report, evidence_bytes: bytes, batch: dict[str, Any], gen_time: dt.datetime) -> None:
+def check_timeline(report: Report, evidence_bytes: bytes, batch: dict[str, Any], gen_time: dt.datetime) -> None:
     """The item was received, and the batch made, before the TSA saw the root."""
     try:
         received = parse_iso(str(load_json(evidence_bytes, "evidence.json")["received_at"]))
@@ -155,20 +155,37 @@ def _check_timeline(report: Report, evidence_bytes: bytes, batch: dict[str, Any]
     )
 
 
-def check_batch_proof(
-    report: Report,
-    *,
-    evidence_bytes: bytes,
-    path_obj: object,
-    batch_bytes: bytes,
-    seal: bytes,
-    tsr: bytes,
-    seal_roots: SealTrust | list[x509.Certificate],
-    tsa_roots: list[x509.Certificate],
-    tsa_cert: x509.Certificate | None,
-    self_operated_tsas: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """Checks 2-6; returns the parsed batch manifest (empty if unreadable)."""
+def check_item_path(report: Report, *, evidence_bytes: bytes, path_obj: object, root_hex: str) -> None:
+    """Checks 2-3: evidence.json is the path's leaf, and the path leads to ``root_hex``."""
+    try:
+        leaf, path = parse_path(path_obj)
+    except InputError as e:
+        unreadable = path_obj.get("unreadable", "") if isinstance(path_obj, dict) else ""
+        report.add("path_to_root", False, f"{e} {unreadable}".strip())
+        return
+    ev_leaf = hashlib.sha256(evidence_bytes).digest()
+    report.add(
+        "evidence_leaf",
+        ev_leaf == leaf,
+        "evidence.json hashes to the path's leaf"
+        if ev_leaf == leaf
+        else f"digest mismatch: evidence.json hashes to {ev_leaf.hex()}, path leaf is {leaf.hex()}",
+    )
+    try:
+        computed = root_from_path(ev_leaf, path).hex()
+    except InputError as e:
+        computed = f"none ({e})"
+    report.add(
+        "path_to_root",
+        computed == root_hex,
+        f"path leads to root {root_hex}"
+        if computed == root_hex
+        else f"path leads to {computed}, batch root is {root_hex}",
+    )
+
+
+def read_batch_manifest(report: Report, batch_bytes: bytes) -> dict[str, Any]:
+    """batch.json parsed, or {} (and a failed ``batch_manifest`` check)."""
     try:
         batch = load_json(batch_bytes, "batch.json")
         if batch.get("type") != BATCH_TYPE or batch.get("hash_algorithm") != "sha256":
@@ -176,32 +193,24 @@ def check_batch_proof(
     except InputError as e:
         report.add("batch_manifest", False, str(e))
         return {}
+    return batch
+
+
+def check_batch_seal(
+    report: Report,
+    *,
+    batch_bytes: bytes,
+    batch: dict[str, Any],
+    seal: bytes,
+    tsr: bytes,
+    seal_roots: SealTrust | list[x509.Certificate],
+    tsa_roots: list[x509.Certificate],
+    tsa_cert: x509.Certificate | None,
+    self_operated_tsas: frozenset[str] = frozenset(),
+) -> Token | None:
+    """Checks 4, 5 and 7 of one batch (its seal, its token, its link to the previous root);
+    the token when it verifies."""
     root_hex = str(batch.get("root", ""))
-    try:
-        leaf, path = parse_path(path_obj)
-    except InputError as e:
-        unreadable = path_obj.get("unreadable", "") if isinstance(path_obj, dict) else ""
-        report.add("path_to_root", False, f"{e} {unreadable}".strip())
-    else:
-        ev_leaf = hashlib.sha256(evidence_bytes).digest()
-        report.add(
-            "evidence_leaf",
-            ev_leaf == leaf,
-            "evidence.json hashes to the path's leaf"
-            if ev_leaf == leaf
-            else f"digest mismatch: evidence.json hashes to {ev_leaf.hex()}, path leaf is {leaf.hex()}",
-        )
-        try:
-            computed = root_from_path(ev_leaf, path).hex()
-        except InputError as e:
-            computed = f"none ({e})"
-        report.add(
-            "path_to_root",
-            computed == root_hex,
-            f"path leads to root {root_hex}"
-            if computed == root_hex
-            else f"path leads to {computed}, batch root is {root_hex}",
-        )
     token: Token | None = None
     token_error = ""
     try:
@@ -239,12 +248,23 @@ def check_batch_proof(
             **({"note": SELF_OPERATED_NOTE} if own else {}),
         }
         report.info["timestamp"] = token.gen_time.isoformat()
-        _check_timeline(report, evidence_bytes, batch, token.gen_time)
+    check_chain_path(report, batch)
+    report.info["batch"] = {
+        "seq": batch.get("seq"),
+        "root": root_hex,
+        "previous_root": batch.get("previous_root"),
+    }
+    return token
+
+
+def check_chain_path(report: Report, batch: dict[str, Any]) -> bool:
+    """Check 7: the batch tree's first leaf is ``previous_root`` (its ``chain_path``)."""
+    root_hex = str(batch.get("root", ""))
     try:
         chain_leaf, chain_path = parse_path(batch.get("chain_path"))
         prev = str(batch.get("previous_root", ""))
         ok = chain_leaf.hex() == prev and root_from_path(chain_leaf, chain_path).hex() == root_hex
-        report.add(
+        return report.add(
             "chain_link",
             ok,
             f"root commits to previous root {prev}"
@@ -252,10 +272,38 @@ def check_batch_proof(
             else "chain broken: the tree does not commit to previous_root",
         )
     except InputError as e:
-        report.add("chain_link", False, f"chain broken: {e}")
-    report.info["batch"] = {
-        "seq": batch.get("seq"),
-        "root": root_hex,
-        "previous_root": batch.get("previous_root"),
-    }
+        return report.add("chain_link", False, f"chain broken: {e}")
+
+
+def check_batch_proof(
+    report: Report,
+    *,
+    evidence_bytes: bytes,
+    path_obj: object,
+    batch_bytes: bytes,
+    seal: bytes,
+    tsr: bytes,
+    seal_roots: SealTrust | list[x509.Certificate],
+    tsa_roots: list[x509.Certificate],
+    tsa_cert: x509.Certificate | None,
+    self_operated_tsas: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Checks 2-7; returns the parsed batch manifest (empty if unreadable)."""
+    batch = read_batch_manifest(report, batch_bytes)
+    if not batch:
+        return {}
+    check_item_path(report, evidence_bytes=evidence_bytes, path_obj=path_obj, root_hex=str(batch.get("root", "")))
+    token = check_batch_seal(
+        report,
+        batch_bytes=batch_bytes,
+        batch=batch,
+        seal=seal,
+        tsr=tsr,
+        seal_roots=seal_roots,
+        tsa_roots=tsa_roots,
+        tsa_cert=tsa_cert,
+        self_operated_tsas=self_operated_tsas,
+    )
+    if token is not None:
+        check_timeline(report, evidence_bytes, batch, token.gen_time)
     return batch

@@ -71,7 +71,7 @@ def _short_certs(ctx: Any, who: Principal | None) -> dict[str, list[dict[str, An
     return {
         k: [{f: c[f] for f in ("subject", "sha256", "not_after", "role")} for c in v]
         for k, v in doc.items()
-        if k != "seal_fingerprints"  # a list of strings; /v1/certificates has it
+        if k not in ("seal_fingerprints", "checkpoint_key")  # not certificates; /v1/certificates has them
     }
 
 
