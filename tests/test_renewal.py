@@ -38,15 +38,17 @@ LATER = NOW + dt.timedelta(days=1)  # after the short-lived TSA certificate ende
 
 @pytest.fixture
 def short_tsa(pki: DevPKI, tmp_path: Path) -> Iterator[TSAConfig]:
-    """A TSA of the same CA whose certificate ends ten minutes from now."""
+    """A TSA of the same CA whose certificate ends ten minutes from now (from when the test
+    starts, not when the module was imported: the suite may run longer than that)."""
     key = new_key()
+    start = dt.datetime.now(dt.UTC)
     cert = issue(
         load_cert(pki.tsa_ca.cert),
         load_private_key(pki.tsa_ca.key),  # type: ignore[arg-type]
         "Short-lived TSA",
         key,
         eku=[ExtendedKeyUsageOID.TIME_STAMPING],
-        now=NOW - dt.timedelta(days=1) + dt.timedelta(minutes=10),
+        now=start - dt.timedelta(days=1) + dt.timedelta(minutes=10),
         days=1,
     )
     write_cert(tmp_path / "short-tsa.pem", cert)
