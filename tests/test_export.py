@@ -88,6 +88,9 @@ def test_the_bundle_verifies_with_pinned_anchors_and_says_integrity_only_without
     # a fingerprint of some other certificate: the bundle is not from the provider pinned
     stranger = verify_export(bundle, fingerprints=["ab" * 32])
     assert not stranger.valid and "match no certificate" in " ".join(stranger.failed)
+    # a malformed pin is the recipient's input error (exit 2), not a verdict on the bundle
+    with pytest.raises(InputError, match="--fingerprint is the SHA-256"):
+        verify_export(bundle, fingerprints=["zz"])
 
 
 def test_a_bundle_under_another_seal_ca_fails_once_the_real_one_is_pinned(

@@ -12,7 +12,6 @@ import json
 import logging
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select, update
 
 from vault.batch.manifest import GENESIS_ROOT, batch_manifest, path_json
@@ -25,7 +24,7 @@ from vault.index.models import Batch, Checkpoint, Item, JournalEntry
 from vault.retention.rules import MAX_PROOF_YEARS, add_months
 from vault.seal.cms import verify_detached
 from vault.storage.s3 import Lock
-from vault.timestamp.client import stamp
+from vault.timestamp.client import chain_pem, stamp
 from vault.tree.hashtree import build_tree
 
 log = logging.getLogger("vault.batch")
@@ -133,10 +132,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
     if entries:  # the journal survives the loss of the index: each body hashes to its leaf
         objects.append(("journal.json", canonical_known({"entries": [e.body.decode() for e in entries]})))
     versions = {name: ctx.store.put(prefix + name, data, lock).version_id for name, data in objects}
-    trusted = next(t for t in ctx.tsas if t.url == token.tsa_url)
-    chain_pem = token.tsa_cert.public_bytes(Encoding.PEM).decode() + "".join(
-        r.public_bytes(Encoding.PEM).decode() for r in trusted.roots
-    )
+    tsa_chain = chain_pem(token, ctx.tsas)
     with ctx.sessions() as s:
         try:  # the checkpoint log's leaf for this batch (vault.checkpoint): a few reads
             log_row: Checkpoint | None = checkpoints.next_row(s, seq, manifest, now)
@@ -152,7 +148,7 @@ def _seal_one(ctx: VaultContext) -> SealedBatch | None:
                 seal=seal,
                 tsr=token.tsr,
                 tsa_url=token.tsa_url,
-                tsa_chain=chain_pem,
+                tsa_chain=tsa_chain,
                 gen_time=token.gen_time,
                 leaf_count=tree.size,
                 journal_entries=len(entries),

@@ -39,15 +39,15 @@ from vault.export import layout
 from vault.export.selection import Selection
 from vault.index.db import checked_row
 from vault.index.models import Batch, Hold, Item, JournalEntry
-from vault.journal.entry import path_problem
+from vault.journal.entry import names_destroyed, path_problem
 from vault.journal.log import record
 from vault.privacy.commitments import parse_disclosure
 from vault.privacy.reading import check_read
-from vault.proof.export import signer_cert_pem, split_pem
+from vault.proof.export import signer_cert_pem
 from vault.proof.payload import PayloadRead, content_salt
 from vault.seal.cms import verify_detached
 from vault.seal.identity import fingerprint
-from vault.timestamp.client import stamp
+from vault.timestamp.client import chain_certs, stamp
 from vault.verify.declared import declaration
 from vault.verify.online import load_item, stored_batch_objects
 from vault.verify.proof_checks import (
@@ -227,9 +227,7 @@ def _load_batch(ctx: VaultContext, seq: int, certs: _Certs) -> _BatchOut:
     stored = stored_batch_objects(ctx, row)
     if isinstance(stored, str):
         raise Conflict(f"batch {seq} cannot be exported: {stored}", detail="run `vault audit`")
-    chain = split_pem(row.tsa_chain)
-    tsa_cert = x509.load_pem_x509_certificate(chain[0].encode())
-    tsa_roots = [x509.load_pem_x509_certificate(p.encode()) for p in chain[1:]]
+    tsa_cert, *tsa_roots = chain_certs(row.tsa_chain)
     report = Report(item=f"batch {seq}")
     manifest = read_batch_manifest(report, stored["batch.json"])
     token = check_batch_seal(
@@ -334,12 +332,7 @@ def _destruction(
         return {}, None
     body = bytes(entry.body)
     doc = load_json(body, "journal entry")
-    details = doc.get("details") if isinstance(doc.get("details"), dict) else {}
-    assert isinstance(details, dict)
-    named = item.id in (details.get("erased") or []) or any(
-        isinstance(x, dict) and x.get("id") == item.id for x in details.get("items") or []
-    )
-    ok = hashlib.sha256(body).digest() == bytes(entry.leaf) and named
+    ok = hashlib.sha256(body).digest() == bytes(entry.leaf) and names_destroyed(doc, item.id)
     sealed_in = batches.get(entry.batch_seq) if entry.batch_seq is not None else None
     problem = path_problem(entry.leaf, entry.path, sealed_in.root) if sealed_in is not None else None
     report.add(
@@ -371,7 +364,7 @@ class _ItemOut:
 def _write_item(
     ctx: VaultContext, who: Principal, sel: Selection, item_id: str, batches: dict[int, _BatchOut], out: _Zip
 ) -> _ItemOut:
-    item, _batch = load_item(ctx, item_id)
+    item, _ = load_item(ctx, item_id, with_batch=False)  # its batch is read once, from the store
     if item.evidence is None or item.path is None or item.batch_seq not in batches:
         raise Conflict(
             f"item {item_id}: the index has no sealed evidence for it", detail="run `vault verify " + item_id + "`"

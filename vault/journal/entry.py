@@ -53,6 +53,18 @@ def leaf_of(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
+def names_destroyed(body: dict[str, Any], item_id: str) -> bool:
+    """Does a destruction record (``destroy``: ``details.items[].id``; ``subject_erase``:
+    ``details.erased``) name this item? Any other shape (a body read back) names nothing."""
+    details = body.get("details")
+    if not isinstance(details, dict):
+        return False
+    erased, items = details.get("erased"), details.get("items")
+    return (isinstance(erased, list) and item_id in erased) or (
+        isinstance(items, list) and any(isinstance(x, dict) and x.get("id") == item_id for x in items)
+    )
+
+
 def path_problem(leaf: object, path_text: object, root_hex: object) -> str | None:
     """Why an entry's stored path does not lead from its leaf to its batch root, or None.
 

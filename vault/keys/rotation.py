@@ -20,7 +20,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -54,14 +54,7 @@ class RotationResult:
     record: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "rewrapped": self.rewrapped,
-            "destroyed_epochs": self.destroyed_epochs,
-            "snapshot": self.snapshot,
-            "reason": self.reason,
-            "record": self.record,
-        }
+        return asdict(self)
 
 
 def snapshot_key(epoch: int) -> str:
@@ -247,13 +240,7 @@ class RestoreResult:
     record: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "snapshot": self.snapshot,
-            "restored": self.restored,
-            "lost": self.lost,
-            "unchanged": self.unchanged,
-            "record": self.record,
-        }
+        return asdict(self)
 
 
 def _latest_snapshot(ctx: VaultContext) -> tuple[int, dict[str, Any], str]:

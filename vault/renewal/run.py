@@ -16,28 +16,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
 from vault.access.principal import SYSTEM, Principal
 from vault.context import VaultContext
 from vault.errors import ConfigError
+from vault.ers.algorithms import hash_fn
 from vault.ers.renew import hash_renewal_leaf
 from vault.ers.token import token_from_tsr
 from vault.evidence.canonical import canonical_known
 from vault.evidence.manifest import iso
 from vault.index.models import ArchiveStamp, Batch, Item, StampLeaf
 from vault.journal.log import record
-from vault.proof.export import split_pem
 from vault.renewal.chains import TREES, item_chains, origin_leaf, renewals_of
 from vault.renewal.policy import RenewalPolicy
 from vault.retention.rules import MAX_PROOF_YEARS, add_months
 from vault.storage.s3 import Lock
-from vault.timestamp.client import Token, stamp
+from vault.timestamp.client import Token, chain_certs, chain_pem, stamp
 from vault.tree.hashtree import build_tree
 
 RENEWAL_TYPE = "vault-renewal/1"
@@ -62,12 +60,7 @@ class RenewResult:
     next_due: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "hash_renewals": self.hash_renewals,
-            "timestamp_renewals": self.timestamp_renewals,
-            "live_chains": self.live_chains,
-            "next_due": self.next_due,
-        }
+        return asdict(self)
 
 
 def policy_of(ctx: VaultContext) -> RenewalPolicy:
@@ -79,8 +72,8 @@ def policy_of(ctx: VaultContext) -> RenewalPolicy:
     )
 
 
-def _not_after(chain_pem: str) -> dt.datetime:
-    return x509.load_pem_x509_certificate(split_pem(chain_pem)[0].encode()).not_valid_after_utc
+def _not_after(pem: str) -> dt.datetime:
+    return chain_certs(pem)[0].not_valid_after_utc
 
 
 def _origins(ctx: VaultContext) -> list[_Origin]:
@@ -127,13 +120,10 @@ def _store(
     policy: RenewalPolicy, who: Principal,
 ) -> dict[str, Any]:  # fmt: skip
     """Stamp the tree of ``leaves``, write it WORM, then index it; its summary."""
-    tree = build_tree([leaf for _, leaf in leaves], _hash(alg))
+    tree = build_tree([leaf for _, leaf in leaves], hash_fn(alg))
     token = stamp(ctx.tsas, tree.root, hash_name=alg)  # TSAUnavailable: nothing written
     _check_tsa(ctx, token, policy, now)
-    trusted = next(t for t in ctx.tsas if t.url == token.tsa_url)
-    chain_pem = token.tsa_cert.public_bytes(Encoding.PEM).decode() + "".join(
-        r.public_bytes(Encoding.PEM).decode() for r in trusted.roots
-    )
+    tsa_chain = chain_pem(token, ctx.tsas)
     with ctx.sessions() as s:
         head = s.scalars(select(ArchiveStamp.seq).order_by(ArchiveStamp.seq.desc()).limit(1)).first()
     seq = (head or 0) + 1
@@ -162,7 +152,7 @@ def _store(
                 created_at=now,
                 gen_time=token.gen_time,
                 tsr=token.tsr,
-                tsa_chain=chain_pem,
+                tsa_chain=tsa_chain,
                 tsa_not_after=token.tsa_cert.not_valid_after_utc,
                 origins=json.dumps(origins),
                 object_prefix=prefix,
@@ -184,12 +174,6 @@ def _store(
         record(s, ctx, who, f"renew_{kind}", renewal=summary)
         s.commit()
     return summary
-
-
-def _hash(alg: str) -> Any:
-    from vault.ers.algorithms import hash_fn
-
-    return hash_fn(alg)
 
 
 def _hash_renewal(
@@ -251,9 +235,9 @@ def renew(
         result.timestamp_renewals.append(
             _store(ctx, "timestamp", alg, leaves, [o.name for o in group], now, policy, who)
         )
-    rest = [o.not_after - policy.margin for o in _origins(ctx)] if due else [
-        o.not_after - policy.margin for o in origins]  # fmt: skip
-    result.next_due = iso(min(rest)) if rest else None
+    if due:  # the renewed chains now end with the new tokens
+        origins = _origins(ctx)
+    result.next_due = iso(min(o.not_after for o in origins) - policy.margin) if origins else None
     return result
 
 

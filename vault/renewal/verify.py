@@ -13,9 +13,9 @@ from vault.errors import InputError
 from vault.ers.build import evidence_record
 from vault.ers.verify import INVALID, ErsReport, verify_record
 from vault.index.models import ArchiveStamp, Batch, Item
-from vault.proof.export import split_pem
 from vault.renewal.chains import item_chains
 from vault.renewal.run import policy_of
+from vault.timestamp.client import chain_certs
 from vault.verify.report import Check, Report
 
 
@@ -26,8 +26,7 @@ def tsa_roots(ctx: VaultContext, *chains_pem: str) -> list[x509.Certificate]:
     for c in [r for t in ctx.tsas for r in t.roots]:
         found.setdefault(c.tbs_certificate_bytes, c)
     for pem in set(chains_pem):
-        for part in split_pem(pem)[1:]:
-            c = x509.load_pem_x509_certificate(part.encode())
+        for c in chain_certs(pem)[1:]:
             found.setdefault(c.tbs_certificate_bytes, c)
     return list(found.values())
 

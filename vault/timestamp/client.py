@@ -21,6 +21,7 @@ from asn1crypto import cms, tsp
 from asn1crypto import x509 as x509_asn1
 from asn1crypto.core import Asn1Value, Void
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 from rfc3161_client.tsp import TimeStampResponse
 
@@ -315,6 +316,18 @@ def stamp(tsas: Sequence[TrustedTSA], digest: bytes, *, hash_name: str = "sha256
     if not failures:
         raise TSAUnavailable("no TSA configured")
     raise TSAUnavailable("no TSA issued a verifiable token", detail="; ".join(failures))
+
+
+def chain_pem(token: Token, tsas: Sequence[TrustedTSA]) -> str:
+    """What the index keeps of a token's trust (``batches.tsa_chain``, ``archive_stamps.tsa_chain``):
+    the TSA's certificate, then the anchors of the configured TSA that issued the token."""
+    trusted = next(t for t in tsas if t.url == token.tsa_url)
+    return "".join(c.public_bytes(Encoding.PEM).decode() for c in (token.tsa_cert, *trusted.roots))
+
+
+def chain_certs(pem: str) -> list[x509.Certificate]:
+    """The certificates of a stored :func:`chain_pem`: the TSA's first, then its anchors."""
+    return x509.load_pem_x509_certificates(pem.encode())
 
 
 def token_info(tsr: bytes) -> dict[str, str | int | None]:

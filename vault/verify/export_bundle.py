@@ -28,6 +28,7 @@ from cryptography import x509
 from vault.batch.manifest import parse_path
 from vault.errors import ConfigError, InputError, SealError, TimestampError
 from vault.export import layout
+from vault.journal.entry import names_destroyed
 from vault.keys.pki import load_certs
 from vault.privacy.commitments import parse_disclosure
 from vault.seal.cms import verify_detached
@@ -161,18 +162,17 @@ def _anchors(
     src: Source,
     doc: dict[str, Any],
     report: ExportReport,
-    seal_ca: Path | None,
-    tsa_ca: Path | None,
-    fingerprints: Sequence[str],
+    seal_ca: list[x509.Certificate] | None,
+    tsa_ca: list[x509.Certificate] | None,
+    pins: set[str],
 ) -> _Trust | None:
     """The anchors to verify against: the recipient's pins where given, else the bundle's."""
     try:
-        pins = {normalize_fingerprint(f) for f in fingerprints}
         bundle_seal_ca = _bundle_certs(src, layout.SEAL_CA)
         bundle_tsa_ca = _bundle_certs(src, layout.TSA_CA)
-        seal_roots = load_certs(seal_ca) if seal_ca else bundle_seal_ca
-        tsa_roots = load_certs(tsa_ca) if tsa_ca else bundle_tsa_ca
-    except (ConfigError, InputError) as e:
+        seal_roots = seal_ca if seal_ca is not None else bundle_seal_ca
+        tsa_roots = tsa_ca if tsa_ca is not None else bundle_tsa_ca
+    except InputError as e:
         report.add("trust_anchors", False, str(e))
         return None
     anchors = doc.get("anchors") if isinstance(doc.get("anchors"), dict) else {}
@@ -379,13 +379,7 @@ def _check_destruction(src: Source, d: str, entry: dict[str, Any], batches: dict
     except InputError as e:
         r.add("destruction_record", False, str(e))
         return
-    details = record.get("details") if isinstance(record.get("details"), dict) else {}
-    assert isinstance(details, dict)
-    item = r.item
-    named = item in (details.get("erased") or []) or any(
-        isinstance(x, dict) and x.get("id") == item for x in details.get("items") or []
-    )
-    if not named or record.get("action") not in ("destroy", "subject_erase"):
+    if not names_destroyed(record, r.item) or record.get("action") not in ("destroy", "subject_erase"):
         r.add("destruction_record", False, "destruction.json is not a destruction record of this item")
         return
     seq = (entry.get("destruction") or {}).get("batch")
@@ -488,6 +482,15 @@ def _check_item(
 def verify_export(
     path: Path, *, seal_ca: Path | None = None, tsa_ca: Path | None = None, fingerprints: Sequence[str] = ()
 ) -> ExportReport:
+    # the recipient's own pins: a malformed one is their input error, not a verdict on the bundle
+    pins: set[str] = set()
+    for f in fingerprints:
+        try:
+            pins.add(normalize_fingerprint(f))
+        except ConfigError:
+            raise InputError("--fingerprint is the SHA-256 of a certificate: 64 hex digits", detail=f[:80]) from None
+    pinned_seal = load_certs(seal_ca) if seal_ca is not None else None
+    pinned_tsa = load_certs(tsa_ca) if tsa_ca is not None else None
     report = ExportReport()
     src = Source(Path(path))
     try:
@@ -504,7 +507,7 @@ def verify_export(
         report.add(
             "export_manifest", True, f"export {report.export} of case {doc.get('case')!r}, {len(doc['items'])} items"
         )
-        trust = _anchors(src, doc, report, seal_ca, tsa_ca, fingerprints)
+        trust = _anchors(src, doc, report, pinned_seal, pinned_tsa, pins)
         if trust is None:
             return report
         _check_manifest_seal(src, doc_bytes, trust, report)

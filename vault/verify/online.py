@@ -37,7 +37,7 @@ from vault.evidence.receipt import verify_receipt
 from vault.evidence.sealed import open_salt
 from vault.index.db import altered_schema, checked_row
 from vault.index.models import Batch, Item, JournalEntry, Segment, SubjectKey
-from vault.journal.entry import path_problem
+from vault.journal.entry import names_destroyed, path_problem
 from vault.proof.payload import PayloadRead
 from vault.verify.client_signature import check_client_signature
 from vault.verify.proof_checks import check_batch_proof, check_payload, load_json, parse_json
@@ -59,8 +59,9 @@ _DISPOSALS = (None, "archived", "erased", "destroyed")
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
-def load_item(ctx: VaultContext, item_id: str) -> tuple[Item, Batch | None]:
-    """The item's index row and its batch's, every value of the type the vault writes there.
+def load_item(ctx: VaultContext, item_id: str, *, with_batch: bool = True) -> tuple[Item, Batch | None]:
+    """The item's index row and its batch's (``with_batch``), every value of the type the vault
+    writes there.
 
     :class:`NotFound` when there is no row; :class:`IndexTampered` (a verdict, exit 1) naming
     the column when a value is of another type, NULL where a value belongs, unreadable, or
@@ -73,8 +74,9 @@ def load_item(ctx: VaultContext, item_id: str) -> tuple[Item, Batch | None]:
             raise IndexTampered(
                 f"items.subject_key_id {item.subject_key_id} names no data key", detail=f"item {item_id}"
             )
-        batch = checked_row(s, Batch, check="batch_record", seq=item.batch_seq) if item.batch_seq is not None else None
-        return item, batch
+        if not with_batch or item.batch_seq is None:
+            return item, None
+        return item, checked_row(s, Batch, check="batch_record", seq=item.batch_seq)
 
 
 def stored_batch_objects(ctx: VaultContext, batch: Batch) -> dict[str, bytes] | str:
@@ -575,8 +577,7 @@ def _check_disposal(ctx: VaultContext, item: Item, report: Report) -> None:
     details = _obj(body, "details")
     listed = _list(details, "items")
     mine = [d for d in listed if isinstance(d, dict) and d.get("id") == item.id]
-    erased = _list(details, "erased")
-    named = bool(mine) or item.id in erased
+    named = names_destroyed(body, item.id)
     ok = hashlib.sha256(bytes(entry.body)).digest() == entry.leaf and named
     disagree = _disposal_differs(item, body, mine[0] if mine else None)
     where = "awaiting its batch"
